@@ -1,0 +1,40 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from billing_portal import views
+from tenants import views as tenant_views
+from tenants.forms import LockoutAuthenticationForm
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            authentication_form=LockoutAuthenticationForm, redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path(
+        "accounts/password_reset/",
+        auth_views.PasswordResetView.as_view(
+            subject_template_name="emails/password_reset_subject.txt",
+            email_template_name="emails/password_reset.txt",
+            html_email_template_name="emails/password_reset.html",
+        ),
+        name="password_reset",
+    ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("tenants/", include("tenants.urls")),
+    path("billing-profile/", tenant_views.my_billing_profile, name="billing_profile"),
+    path("settings/provider/", tenant_views.provider_settings, name="provider_settings"),
+    path("invoices/", include("invoices.urls")),
+    path("usage/", include("usage.urls")),
+    path("payments/", include("payments.urls")),
+    path("django-admin/", admin.site.urls),
+]
+
+handler400 = "billing_portal.views.error_400"
+handler403 = "billing_portal.views.error_403"
+handler404 = "billing_portal.views.error_404"

@@ -1,0 +1,1 @@
+# Invoice, InvoiceLine and InvoiceEvent arrive with the invoices capability (issue 3).

@@ -1,0 +1,64 @@
+"""Who may do what: staff groups and the capabilities of customer roles.
+
+Staff roles are Django groups holding explicit permissions (created by migration
+``0002_staff_groups``); customer roles are memberships of one tenant. Views never test role names:
+they ask ``access`` helpers, which read these tables.
+"""
+
+from django.contrib.auth.models import AnonymousUser, User
+
+from tenants.models import Membership
+
+BILLING_ADMIN = "Billing admin"
+FINANCE = "Finance"
+
+# Staff group -> permissions (app_label.codename). Migrations create the groups from a frozen copy;
+# a later capability adds its permissions in a migration of its own.
+STAFF_GROUP_PERMISSIONS: dict[str, list[str]] = {
+    BILLING_ADMIN: [
+        "tenants.view_tenant",
+        "tenants.add_tenant",
+        "tenants.change_tenant",
+        "tenants.manage_members",
+        "tenants.suspend_tenant",
+        "tenants.view_providerprofile",
+        "tenants.change_providerprofile",
+    ],
+    FINANCE: [
+        "tenants.view_tenant",
+        "tenants.view_providerprofile",
+    ],
+}
+
+Role = Membership.Role
+
+# Customer capability -> roles that have it. Everyone with a membership may read.
+CUSTOMER_CAPABILITIES: dict[str, frozenset[str]] = {
+    "billing_profile.edit": frozenset({Role.OWNER}),
+    "invoice.pay": frozenset({Role.OWNER, Role.ADMIN}),
+    "invoice.dispute": frozenset({Role.OWNER, Role.ADMIN}),
+}
+
+AnyUser = User | AnonymousUser
+
+
+def is_staff_member(user: AnyUser) -> bool:
+    """Platform staff: billing admins, finance, or a superuser. They see every tenant."""
+    if not user.is_authenticated:
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    return user.has_perm("tenants.view_tenant")
+
+
+def staff_role_names(user: AnyUser) -> list[str]:
+    if not user.is_authenticated:
+        return []
+    names = [g.name for g in user.groups.all()]
+    if getattr(user, "is_superuser", False) and BILLING_ADMIN not in names:
+        names.insert(0, "Superuser")
+    return names
+
+
+def customer_can(role: str, capability: str) -> bool:
+    return role in CUSTOMER_CAPABILITIES[capability]
