@@ -1,0 +1,101 @@
+"""The base fixture set every endpoint test uses (after healthchecks' alice, bob and charlie).
+
+* ``acme``: a tenant with ``owner``, ``member_admin`` (role admin) and ``viewer``;
+* ``globex``: another tenant with its own ``other_owner``, whose objects the Acme people must
+  never reach (404) and who must never reach Acme's;
+* ``billing_admin`` and ``finance``: platform staff in the groups the migration creates.
+"""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from tenants.models import Membership
+from tests.factories import (
+    BILLING_ADMIN,
+    FINANCE,
+    MembershipFactory,
+    ProviderProfileFactory,
+    TenantFactory,
+    UserFactory,
+    make_gstin,
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    # The lockout counters live in the cache, which is Redis when REDIS_URL is set.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # PBKDF2's work factor is the point in production and minutes of waiting in a test run.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def provider(db):
+    return ProviderProfileFactory()
+
+
+@pytest.fixture
+def acme(db):
+    return TenantFactory(
+        display_name="Acme Cloud",
+        state="27",
+        gstin=make_gstin("27", "AAACA7412M"),
+        city="Mumbai",
+        pin_code="400051",
+    )
+
+
+@pytest.fixture
+def globex(db):
+    return TenantFactory(display_name="Globex Analytics", gstin=make_gstin("29", "AAGFG5678H"))
+
+
+@pytest.fixture
+def owner(acme):
+    return MembershipFactory(tenant=acme, role=Membership.Role.OWNER, user__username="alice").user
+
+
+@pytest.fixture
+def member_admin(acme):
+    return MembershipFactory(tenant=acme, role=Membership.Role.ADMIN, user__username="amir").user
+
+
+@pytest.fixture
+def viewer(acme):
+    return MembershipFactory(tenant=acme, role=Membership.Role.VIEWER, user__username="bob").user
+
+
+@pytest.fixture
+def other_owner(globex):
+    return MembershipFactory(
+        tenant=globex, role=Membership.Role.OWNER, user__username="charlie"
+    ).user
+
+
+@pytest.fixture
+def billing_admin(db):
+    return UserFactory(username="asha", staff_group=BILLING_ADMIN)
+
+
+@pytest.fixture
+def finance(db):
+    return UserFactory(username="farhan", staff_group=FINANCE)
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def as_user():
+    return client_for

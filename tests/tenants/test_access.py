@@ -1,0 +1,99 @@
+"""Every URL that takes an object answers 404 to another tenant, and each role gets what it may."""
+
+import re
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from tenants.models import Membership
+from tests.conftest import client_for
+
+
+def object_patterns() -> list[tuple[str, list[str]]]:
+    """(url name, [kwarg names]) of every named pattern that takes an id, walked from the root."""
+    found: list[tuple[str, list[str]]] = []
+
+    def walk(patterns, namespace: str | None) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                if entry.namespace == "admin":
+                    continue
+                walk(entry.url_patterns, entry.namespace or namespace)
+            elif isinstance(entry, URLPattern) and entry.name:
+                kwargs = [k for k in entry.pattern.converters if k.endswith("_id")]
+                if kwargs:
+                    found.append((f"{namespace}:{entry.name}" if namespace else entry.name, kwargs))
+
+    walk(get_resolver().url_patterns, None)
+    return found
+
+
+OBJECT_URLS = object_patterns()
+
+
+@pytest.fixture
+def acme_objects(acme, owner, viewer):
+    """An id for every kind of object a URL can take, all belonging to Acme."""
+    return {
+        "tenant_id": acme.pk,
+        "membership_id": Membership.objects.get(user=viewer).pk,
+    }
+
+
+def test_the_walk_finds_the_object_urls():
+    names = {name for name, _ in OBJECT_URLS}
+    assert {"tenants:detail", "tenants:member_remove", "tenants:billing_profile"} <= names
+
+
+@pytest.mark.parametrize(("name", "kwargs"), OBJECT_URLS, ids=[n for n, _ in OBJECT_URLS])
+def test_another_tenants_objects_answer_404_to_every_method(
+    name, kwargs, acme_objects, other_owner
+):
+    unknown = set(kwargs) - set(acme_objects)
+    assert not unknown, f"add an Acme object for {unknown} to acme_objects"
+    from django.urls import reverse
+
+    url = reverse(name, kwargs={k: acme_objects[k] for k in kwargs})
+    client = client_for(other_owner)
+    assert client.get(url).status_code in (404, 405)
+    assert client.post(url, {"role": "owner", "reason": "x", "email": "x@y.example"}).status_code in (404, 405)
+    # The same URL with an id that does not exist answers the same: foreign == missing.
+    missing = re.sub(r"/\d+/", "/999999/", url, count=1)
+    assert client.get(missing).status_code in (404, 405)
+
+
+# (url name, method, kwargs) -> the status each role gets. 302 = redirected after success;
+# 200 = the page; 403 = may see but not do; 404 = may not see.
+ROLES = ["anonymous", "owner", "member_admin", "viewer", "other_owner", "billing_admin", "finance"]
+MATRIX = [
+    ("tenants:list", "get", {}, [302, 403, 403, 403, 403, 200, 200]),
+    ("tenants:create", "get", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("tenants:detail", "get", {"tenant_id"}, [302, 200, 200, 200, 404, 200, 200]),
+    ("tenants:edit", "get", {"tenant_id"}, [302, 403, 403, 403, 404, 200, 403]),
+    ("tenants:billing_profile", "get", {"tenant_id"}, [302, 200, 200, 200, 404, 200, 200]),
+    ("tenants:billing_profile", "post", {"tenant_id"}, [302, 200, 403, 403, 404, 200, 403]),
+    ("tenants:member_add", "post", {"tenant_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    ("tenants:member_role", "post", {"tenant_id", "membership_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    ("tenants:member_remove", "post", {"tenant_id", "membership_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    ("tenants:suspend", "post", {"tenant_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    ("provider_settings", "get", {}, [302, 403, 403, 403, 403, 200, 200]),
+    ("provider_settings", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("invoices:list", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "kwargs", "expected"), MATRIX, ids=[f"{m[0]}-{m[1]}" for m in MATRIX]
+)
+def test_role_matrix(
+    name, method, kwargs, expected, acme_objects, request, provider
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    url = reverse(name, kwargs={k: acme_objects[k] for k in kwargs})
+    data = {"role": "admin", "reason": "Unpaid", "email": "new.person@example.com"}
+    for role, status in zip(ROLES, expected, strict=True):
+        client = Client() if role == "anonymous" else client_for(request.getfixturevalue(role))
+        response = getattr(client, method)(url, data)
+        assert response.status_code == status, f"{role} {method} {url}: {response.status_code}"
