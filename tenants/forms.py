@@ -9,18 +9,19 @@ from billing_portal.lib.gst import state_name
 from tenants import services
 from tenants.models import Membership, ProviderProfile, Tenant
 
-UPPERCASE_FIELDS = ("gstin", "pan", "bank_ifsc", "invoice_number_prefix")
+
+class IdentifierField(forms.CharField):
+    """A tax or bank identifier: spaces dropped and upper-cased before any validation."""
+
+    def to_python(self, value: Any) -> str:
+        return str(super().to_python(value)).replace(" ", "").upper()
 
 
-class CleanedModelForm(forms.ModelForm):
-    """Strips text and upper-cases tax identifiers before the model's validators see them."""
+class ProfileForm(forms.ModelForm):
+    """Identifiers are normalised; a GSTIN must belong to the state chosen as place of supply."""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        # Runs before the model's validators (ModelForm._post_clean), so "27aapfu0939f1zv" passes.
-        for name in UPPERCASE_FIELDS:
-            if isinstance(cleaned.get(name), str):
-                cleaned[name] = cleaned[name].replace(" ", "").upper()
         gstin, state = cleaned.get("gstin"), cleaned.get("state")
         if gstin and state and not gstin.startswith(state):
             self.add_error(
@@ -46,23 +47,28 @@ BILLING_PROFILE_FIELDS = [
 ]
 
 
-class TenantForm(CleanedModelForm):
+class TenantForm(ProfileForm):
     class Meta:
         model = Tenant
+        field_classes = {"gstin": IdentifierField}
         fields = ["display_name", *BILLING_PROFILE_FIELDS, "currency", "payment_terms_days"]
 
 
-class BillingProfileForm(CleanedModelForm):
+class BillingProfileForm(ProfileForm):
     """What a tenant owner may change about its own organisation."""
 
     class Meta:
         model = Tenant
+        field_classes = {"gstin": IdentifierField}
         fields = BILLING_PROFILE_FIELDS
 
 
-class ProviderProfileForm(CleanedModelForm):
+class ProviderProfileForm(ProfileForm):
     class Meta:
         model = ProviderProfile
+        field_classes = {
+            name: IdentifierField for name in ("gstin", "pan", "bank_ifsc", "invoice_number_prefix")
+        }
         fields = [
             "legal_name",
             "trade_name",

@@ -33,7 +33,10 @@ def load_settings(**overrides: str | None) -> subprocess.CompletedProcess[str]:
             environment.pop(key, None)
         else:
             environment[key] = value
-    code = "import billing_portal.settings as s; print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)"
+    code = (
+        "import billing_portal.settings as s;"
+        "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)"
+    )
     return subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
         [sys.executable, "-c", code],
         cwd=ROOT,

@@ -56,7 +56,9 @@ def test_another_tenants_objects_answer_404_to_every_method(
     url = reverse(name, kwargs={k: acme_objects[k] for k in kwargs})
     client = client_for(other_owner)
     assert client.get(url).status_code in (404, 405)
-    assert client.post(url, {"role": "owner", "reason": "x", "email": "x@y.example"}).status_code in (404, 405)
+    assert client.post(
+        url, {"role": "owner", "reason": "x", "email": "x@y.example"}
+    ).status_code in (404, 405)
     # The same URL with an id that does not exist answers the same: foreign == missing.
     missing = re.sub(r"/\d+/", "/999999/", url, count=1)
     assert client.get(missing).status_code in (404, 405)
@@ -73,8 +75,18 @@ MATRIX = [
     ("tenants:billing_profile", "get", {"tenant_id"}, [302, 200, 200, 200, 404, 200, 200]),
     ("tenants:billing_profile", "post", {"tenant_id"}, [302, 200, 403, 403, 404, 200, 403]),
     ("tenants:member_add", "post", {"tenant_id"}, [302, 403, 403, 403, 404, 302, 403]),
-    ("tenants:member_role", "post", {"tenant_id", "membership_id"}, [302, 403, 403, 403, 404, 302, 403]),
-    ("tenants:member_remove", "post", {"tenant_id", "membership_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    (
+        "tenants:member_role",
+        "post",
+        {"tenant_id", "membership_id"},
+        [302, 403, 403, 403, 404, 302, 403],
+    ),
+    (
+        "tenants:member_remove",
+        "post",
+        {"tenant_id", "membership_id"},
+        [302, 403, 403, 403, 404, 302, 403],
+    ),
     ("tenants:suspend", "post", {"tenant_id"}, [302, 403, 403, 403, 404, 302, 403]),
     ("provider_settings", "get", {}, [302, 403, 403, 403, 403, 200, 200]),
     ("provider_settings", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
@@ -85,9 +97,7 @@ MATRIX = [
 @pytest.mark.parametrize(
     ("name", "method", "kwargs", "expected"), MATRIX, ids=[f"{m[0]}-{m[1]}" for m in MATRIX]
 )
-def test_role_matrix(
-    name, method, kwargs, expected, acme_objects, request, provider
-):
+def test_role_matrix(name, method, kwargs, expected, acme_objects, request, provider):
     from django.test import Client
     from django.urls import reverse
 

@@ -6,9 +6,7 @@ from tenants.roles import STAFF_GROUP_PERMISSIONS
 def test_the_migration_creates_the_staff_groups_with_exactly_their_permissions(db):
     for name, perms in STAFF_GROUP_PERMISSIONS.items():
         group = Group.objects.get(name=name)
-        granted = {
-            f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()
-        }
+        granted = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
         assert granted == set(perms), name
 
 
