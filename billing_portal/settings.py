@@ -280,8 +280,8 @@ if PRODUCTION:
         raise ImproperlyConfigured("The Razorpay sandbox cannot run in production.")
     for _name in ("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"):
         env_str(_name, required=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Off only for plain-HTTP trials such as docker compose on localhost (check --deploy warns).
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # The container health check and the load balancer probe /healthz over plain HTTP.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
