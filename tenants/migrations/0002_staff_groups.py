@@ -4,8 +4,9 @@ The lists are frozen here (not imported from tenants.roles) so that this migrati
 thing forever; a later capability grants its own permissions in a migration of its own.
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from tenants.migration_helpers import grant
 
 GROUPS = {
     "Billing admin": [
@@ -22,28 +23,6 @@ GROUPS = {
         "tenants.view_providerprofile",
     ],
 }
-
-
-def ensure_permissions(apps, app_label):
-    # Permissions are normally created after all migrations ran (post_migrate); create them now.
-    app_config = apps.get_app_config(app_label)
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-
-def grant(apps, groups):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for app_label in {perm.split(".")[0] for perms in groups.values() for perm in perms}:
-        ensure_permissions(apps, app_label)
-    for name, perms in groups.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
 
 
 def create_groups(apps, schema_editor):

@@ -1,0 +1,640 @@
+"""Every write to invoices: drafts, numbering, sending, voiding, money, disputes, the outbox."""
+
+import datetime
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing_portal.lib import tax
+from billing_portal.lib.email import build_templated_email
+from billing_portal.lib.money import money_round
+from invoices.lifecycle import (
+    InvoiceActionError,
+    check_action,
+    invoice_event,
+    invoice_lock,
+    invoice_transition,
+)
+from invoices.models import (
+    Dispute,
+    Invoice,
+    InvoiceLine,
+    InvoiceSequence,
+    OutboundEmail,
+)
+from tenants.models import ProviderProfile, Tenant
+
+log = logging.getLogger(__name__)
+S = Invoice.Status
+ZERO = Decimal("0.00")
+MAX_NUMBER_LENGTH = 16  # CGST Rule 46(b)
+
+
+@dataclass(frozen=True)
+class LineData:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal  # rupees per unit
+    kind: str = InvoiceLine.Kind.ONE_TIME
+    unit: str = "unit"
+    sac_code: str = tax.DEFAULT_SAC
+    tax_rate: Decimal = tax.DEFAULT_GST_RATE
+    resource_type: str = ""
+    resource_name: str = ""
+    period_start: datetime.date | None = None
+    period_end: datetime.date | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def amount(self) -> Decimal:
+        return money_round(self.quantity * self.unit_price)
+
+
+def today() -> datetime.date:
+    return timezone.localdate()
+
+
+def financial_year_of(day: datetime.date) -> int:
+    """The year an Indian financial year (April to March) starts in."""
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def format_invoice_number(prefix: str, financial_year: int, sequence: int) -> str:
+    number = f"{prefix}/{financial_year % 100:02d}{(financial_year + 1) % 100:02d}/{sequence:05d}"
+    if len(number) > MAX_NUMBER_LENGTH:
+        raise InvoiceActionError(
+            f"Invoice number {number} would exceed {MAX_NUMBER_LENGTH} characters: "
+            "shorten the prefix in Settings."
+        )
+    return number
+
+
+def _next_sequence(financial_year: int) -> int:
+    # get_or_create retries a racing insert inside a savepoint; the row lock then serialises every
+    # finalization of the year, and a rollback returns the number: the series stays gapless.
+    InvoiceSequence.objects.get_or_create(financial_year=financial_year)
+    sequence = InvoiceSequence.objects.select_for_update().get(financial_year=financial_year)
+    sequence.last_number += 1
+    sequence.save(update_fields=["last_number"])
+    return sequence.last_number
+
+
+# --- Snapshots and arithmetic ---------------------------------------------------------------
+
+
+def supplier_snapshot(provider: ProviderProfile) -> dict[str, object]:
+    return {
+        "legal_name": provider.legal_name,
+        "trade_name": provider.trade_name,
+        "gstin": provider.gstin,
+        "pan": provider.pan,
+        "address_lines": provider.address_lines,
+        "state": provider.state,
+        "state_name": provider.state_name,
+        "email": provider.email,
+        "phone": provider.phone,
+        "website": provider.website,
+        "bank": {
+            "account_name": provider.bank_account_name,
+            "bank_name": provider.bank_name,
+            "account_number": provider.bank_account_number,
+            "ifsc": provider.bank_ifsc,
+            "branch": provider.bank_branch,
+        },
+    }
+
+
+def customer_snapshot(tenant: Tenant) -> dict[str, object]:
+    return {
+        "display_name": tenant.display_name,
+        "legal_name": tenant.legal_name,
+        "gstin": tenant.gstin,
+        "address_lines": tenant.address_lines,
+        "state": tenant.state,
+        "state_name": tenant.state_name,
+        "billing_email": tenant.billing_email,
+        "finance_email": tenant.finance_email,
+    }
+
+
+def _provider_or_refuse() -> ProviderProfile:
+    provider = ProviderProfile.objects.filter(pk=1).first()
+    if provider is None:
+        raise InvoiceActionError(
+            "The provider's details (GSTIN, address) are not set: a billing admin sets them in "
+            "Settings before any invoice is issued."
+        )
+    return provider
+
+
+def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) -> Invoice:
+    """Recompute a draft's lines and totals from quantities, prices, rates and the discount."""
+    if invoice.status != S.DRAFT:
+        raise InvoiceActionError("Issued amounts never change: void and regenerate instead.")
+    if supplier_state is None:
+        provider = ProviderProfile.objects.filter(pk=1).first()
+        supplier_state = provider.state if provider else invoice.tenant.state
+    place = invoice.tenant.state
+    lines = list(invoice.lines.all())
+    for line in lines:
+        line.amount = money_round(line.quantity * line.unit_price)
+    try:
+        totals = tax.compute(
+            [tax.LineIn(line.amount, line.tax_rate) for line in lines],
+            discount=invoice.discount,
+            supplier_state=supplier_state,
+            place_of_supply=place,
+        )
+    except tax.TaxError as error:
+        raise InvoiceActionError(str(error)) from error
+    for line, result in zip(lines, totals.lines, strict=True):
+        line.discount = result.discount
+        line.taxable_value = result.taxable_value
+        line.cgst, line.sgst, line.igst = result.cgst, result.sgst, result.igst
+    InvoiceLine.objects.bulk_update(
+        lines, ["amount", "discount", "taxable_value", "cgst", "sgst", "igst"]
+    )
+    invoice.place_of_supply = place
+    invoice.state_tax_name = totals.state_tax_name
+    invoice.subtotal = totals.subtotal
+    invoice.discount = totals.discount
+    invoice.taxable_value = totals.taxable_value
+    invoice.cgst, invoice.sgst, invoice.igst = totals.cgst, totals.sgst, totals.igst
+    invoice.tax_total = totals.tax
+    invoice.round_off = totals.round_off
+    invoice.total = totals.total
+    invoice.balance_due = totals.total - invoice.amount_paid
+    invoice.line_count = len(lines)
+    invoice.regular_charges = sum(
+        (line.amount for line in lines if line.kind == InvoiceLine.Kind.RECURRING), ZERO
+    )
+    invoice.additional_charges = invoice.subtotal - invoice.regular_charges
+    invoice.save()
+    return invoice
+
+
+def _replace_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
+    invoice.lines.all().delete()
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            position=index,
+            kind=line.kind,
+            description=line.description,
+            resource_type=line.resource_type,
+            resource_name=line.resource_name,
+            sac_code=line.sac_code,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            tax_rate=line.tax_rate,
+        )
+        for index, line in enumerate(lines)
+    )
+
+
+# --- Drafts ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_create(
+    *,
+    tenant: Tenant,
+    lines: Sequence[LineData],
+    actor: User | None,
+    kind: str = Invoice.Kind.ONE_TIME,
+    discount: Decimal = ZERO,
+    due_date: datetime.date | None = None,
+    period_start: datetime.date | None = None,
+    period_end: datetime.date | None = None,
+    notes: str = "",
+) -> Invoice:
+    """A new draft with its lines priced and taxed."""
+    if not lines:
+        raise InvoiceActionError("An invoice needs at least one line.")
+    try:
+        invoice = Invoice.objects.create(
+            tenant=tenant,
+            kind=kind,
+            discount=discount,
+            due_date=due_date,
+            period_start=period_start,
+            period_end=period_end,
+            notes=notes,
+            created_by=actor,
+            currency=tenant.currency,
+        )
+    except IntegrityError as error:
+        raise InvoiceActionError(
+            f"{tenant.display_name} already has an invoice for this period."
+        ) from error
+    _replace_lines(invoice, lines)
+    invoice_recompute(invoice=invoice)
+    invoice_event(invoice=invoice, type="created", actor=actor, amount=invoice.total)
+    return invoice
+
+
+@transaction.atomic
+def invoice_update_draft(
+    *,
+    invoice: Invoice,
+    lines: Sequence[LineData],
+    actor: User,
+    discount: Decimal,
+    due_date: datetime.date | None,
+    notes: str,
+) -> Invoice:
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "edit")
+    if not lines:
+        raise InvoiceActionError("An invoice needs at least one line.")
+    invoice.discount = discount
+    invoice.due_date = due_date
+    invoice.notes = notes
+    _replace_lines(invoice, lines)
+    invoice_recompute(invoice=invoice)
+    invoice_event(invoice=invoice, type="edited", actor=actor, amount=invoice.total)
+    return invoice
+
+
+# --- Issue, approve, send -------------------------------------------------------------------
+
+
+def _finalize_locked(invoice: Invoice, actor: User | None) -> Invoice:
+    provider = _provider_or_refuse()
+    issue_date = today()
+    invoice_recompute(invoice=invoice, supplier_state=provider.state)
+    if invoice.total <= 0:
+        raise InvoiceActionError("An invoice for nothing cannot be issued: void it instead.")
+    financial_year = financial_year_of(issue_date)
+    sequence = _next_sequence(financial_year)
+    invoice.number = format_invoice_number(provider.invoice_number_prefix, financial_year, sequence)
+    invoice.financial_year = financial_year
+    invoice.sequence = sequence
+    invoice.issue_date = issue_date
+    if invoice.due_date is None or invoice.due_date < issue_date:
+        invoice.due_date = issue_date + datetime.timedelta(days=invoice.tenant.payment_terms_days)
+    invoice.supplier = supplier_snapshot(provider)
+    invoice.customer = customer_snapshot(invoice.tenant)
+    invoice.finalized_at = timezone.now()
+    return invoice_transition(
+        invoice=invoice,
+        to_status=S.PENDING,
+        actor=actor,
+        event="finalized",
+        amount=invoice.total,
+        note=f"Issued as {invoice.number}",
+        update_fields=(
+            "number",
+            "financial_year",
+            "sequence",
+            "issue_date",
+            "due_date",
+            "supplier",
+            "customer",
+            "finalized_at",
+        ),
+    )
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice, actor: User | None) -> Invoice:
+    """Issue a draft: number it, freeze the supplier's and customer's details, fix the amounts."""
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "finalize")
+    return _finalize_locked(invoice, actor)
+
+
+def _approve_locked(invoice: Invoice, actor: User) -> None:
+    invoice.approved_at = timezone.now()
+    invoice.approved_by = actor
+    invoice.save(update_fields=["approved_at", "approved_by", "updated_at"])
+    invoice_event(invoice=invoice, type="approved", actor=actor)
+
+
+@transaction.atomic
+def invoice_approve(*, invoice: Invoice, actor: User) -> Invoice:
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "approve")
+    _approve_locked(invoice, actor)
+    return invoice
+
+
+RECIPIENTS = {"billing": "billing_email", "finance": "finance_email"}
+
+
+@transaction.atomic
+def invoice_send(*, invoice: Invoice, actor: User, recipient: str = "billing") -> Invoice:
+    """Email the invoice to the customer; a draft is finalized and approved on the way."""
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "send")
+    address = getattr(invoice.tenant, RECIPIENTS.get(recipient, "billing_email"), "")
+    if not address:
+        raise InvoiceActionError(f"{invoice.tenant.display_name} has no {recipient} email.")
+    if invoice.status == S.DRAFT:
+        invoice = _finalize_locked(invoice, actor)
+    if invoice.approved_at is None:
+        _approve_locked(invoice, actor)  # the sender approves what they send
+    invoice.sent_to = address
+    invoice_transition(
+        invoice=invoice,
+        to_status=S.SENT,
+        actor=actor,
+        event="sent",
+        amount=invoice.total,
+        note=f"To {address}",
+        update_fields=("sent_to",),
+    )
+    email_queue(invoice=invoice, kind=OutboundEmail.Kind.INVOICE_SENT, step="", to=[address])
+    return invoice
+
+
+@transaction.atomic
+def invoice_remind(*, invoice: Invoice, actor: User | None, step: str = "") -> OutboundEmail | None:
+    """Queue a payment reminder; ``step`` names a scheduled one, which goes out only once."""
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "remind")
+    if not step:
+        step = f"manual-{invoice.emails.filter(kind=OutboundEmail.Kind.REMINDER).count() + 1}"
+    to = [a for a in (invoice.tenant.billing_email, invoice.tenant.finance_email) if a]
+    email = email_queue(invoice=invoice, kind=OutboundEmail.Kind.REMINDER, step=step, to=to)
+    if email is not None:
+        invoice_event(
+            invoice=invoice,
+            type="reminder",
+            actor=actor,
+            amount=invoice.balance_due,
+            note=f"To {', '.join(to)}",
+        )
+    return email
+
+
+# --- Void and regenerate --------------------------------------------------------------------
+
+
+def _void_locked(invoice: Invoice, actor: User, reason: str) -> Invoice:
+    reason = reason.strip()
+    if not reason:
+        raise InvoiceActionError("Give a reason for voiding: it is kept on the invoice.")
+    invoice.void_reason = reason[:300]
+    invoice.balance_due = ZERO
+    return invoice_transition(
+        invoice=invoice,
+        to_status=S.VOIDED,
+        actor=actor,
+        event="voided",
+        amount=invoice.total,
+        note=reason,
+        update_fields=("void_reason", "balance_due"),
+    )
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice, actor: User, reason: str) -> Invoice:
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "void")
+    return _void_locked(invoice, actor, reason)
+
+
+@transaction.atomic
+def invoice_regenerate(*, invoice: Invoice, actor: User, reason: str) -> Invoice:
+    """Void an invoice and start a new draft for the same period with the same lines."""
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "regenerate")
+    _void_locked(invoice, actor, reason)
+    lines = [
+        LineData(
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            kind=line.kind,
+            unit=line.unit,
+            sac_code=line.sac_code,
+            tax_rate=line.tax_rate,
+            resource_type=line.resource_type,
+            resource_name=line.resource_name,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in invoice.lines.all()
+    ]
+    draft = invoice_create(
+        tenant=invoice.tenant,
+        lines=lines,
+        actor=actor,
+        kind=invoice.kind,
+        discount=invoice.discount,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        notes=invoice.notes,
+    )
+    draft.regenerated_from = invoice
+    draft.save(update_fields=["regenerated_from"])
+    invoice_event(
+        invoice=invoice, type="regenerated", actor=actor, note=f"Replaced by draft #{draft.pk}"
+    )
+    invoice_event(
+        invoice=draft, type="regenerated", actor=actor, note=f"Replaces {invoice.display_number}"
+    )
+    return draft
+
+
+# --- Money ----------------------------------------------------------------------------------
+
+
+def invoice_apply_payment(
+    *, invoice: Invoice, amount: Decimal, actor: User | None, note: str = ""
+) -> Invoice:
+    """Add a received amount to a locked invoice and move it to partially paid or paid."""
+    if amount <= 0:
+        raise InvoiceActionError("A payment is more than ₹0.")
+    if amount > invoice.balance_due:
+        raise InvoiceActionError(
+            f"₹{amount} is more than the balance due of ₹{invoice.balance_due}."
+        )
+    invoice.amount_paid += amount
+    invoice.balance_due = invoice.total - invoice.amount_paid
+    fields = ("amount_paid", "balance_due")
+    if invoice.balance_due == 0:
+        to_status = S.PAID
+    elif invoice.status == S.SENT:
+        to_status = S.PARTIALLY_PAID
+    else:
+        # Partly paid again, or part of an overdue invoice: the status stays.
+        invoice.save(update_fields=[*fields, "updated_at"])
+        invoice_event(
+            invoice=invoice,
+            type="payment",
+            actor=actor,
+            amount=amount,
+            note=note,
+            from_status=invoice.status,
+            to_status=invoice.status,
+        )
+        return invoice
+    return invoice_transition(
+        invoice=invoice,
+        to_status=to_status,
+        actor=actor,
+        event="payment",
+        amount=amount,
+        note=note,
+        update_fields=fields,
+    )
+
+
+def invoice_apply_refund(
+    *, invoice: Invoice, amount: Decimal, actor: User | None, note: str = ""
+) -> Invoice:
+    if amount <= 0 or amount > invoice.refundable:
+        raise InvoiceActionError(
+            f"A refund is more than ₹0 and at most ₹{invoice.refundable}, what was received."
+        )
+    invoice.amount_refunded += amount
+    fields = ("amount_refunded",)
+    if invoice.status == S.REFUNDED:
+        invoice.save(update_fields=[*fields, "updated_at"])
+        invoice_event(
+            invoice=invoice,
+            type="refund",
+            actor=actor,
+            amount=amount,
+            note=note,
+            from_status=S.REFUNDED,
+            to_status=S.REFUNDED,
+        )
+        return invoice
+    return invoice_transition(
+        invoice=invoice,
+        to_status=S.REFUNDED,
+        actor=actor,
+        event="refund",
+        amount=amount,
+        note=note,
+        update_fields=fields,
+    )
+
+
+@transaction.atomic
+def invoice_mark_overdue(*, invoice: Invoice) -> Invoice | None:
+    """The system's move for an unpaid invoice past its due date (the daily sweep calls it)."""
+    invoice = invoice_lock(invoice.pk)
+    if invoice.status not in (S.SENT, S.PARTIALLY_PAID) or invoice.due_date is None:
+        return None
+    if invoice.due_date >= today() or invoice.balance_due <= 0:
+        return None
+    return invoice_transition(
+        invoice=invoice,
+        to_status=S.OVERDUE,
+        actor=None,
+        event="overdue",
+        amount=invoice.balance_due,
+        note=f"Due {invoice.due_date:%d %b %Y}",
+    )
+
+
+# --- Disputes -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def dispute_open(*, invoice: Invoice, actor: User, reason: str) -> Dispute:
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "dispute")
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise InvoiceActionError(
+            "Describe the problem in a sentence or two (10 characters at least)."
+        )
+    dispute = Dispute.objects.create(invoice=invoice, opened_by=actor, reason=reason[:2000])
+    Invoice.objects.filter(pk=invoice.pk).update(disputed=True, updated_at=timezone.now())
+    invoice_event(invoice=invoice, type="disputed", actor=actor, note=reason)
+    return dispute
+
+
+@transaction.atomic
+def dispute_resolve(*, invoice: Invoice, actor: User, resolution: str) -> Dispute:
+    invoice = invoice_lock(invoice.pk)
+    check_action(invoice, actor, "resolve_dispute")
+    resolution = resolution.strip()
+    if not resolution:
+        raise InvoiceActionError("Say how the dispute was resolved: the customer sees it.")
+    dispute = Dispute.objects.select_for_update().get(invoice=invoice, resolved_at__isnull=True)
+    dispute.resolved_at = timezone.now()
+    dispute.resolved_by = actor
+    dispute.resolution = resolution[:2000]
+    dispute.save(update_fields=["resolved_at", "resolved_by", "resolution"])
+    Invoice.objects.filter(pk=invoice.pk).update(disputed=False, updated_at=timezone.now())
+    invoice_event(invoice=invoice, type="dispute_resolved", actor=actor, note=resolution)
+    return dispute
+
+
+# --- Email outbox ---------------------------------------------------------------------------
+
+EMAIL_TEMPLATES: dict[str, str] = {
+    OutboundEmail.Kind.INVOICE_SENT: "emails/invoice_sent",
+    OutboundEmail.Kind.REMINDER: "emails/invoice_reminder",
+    OutboundEmail.Kind.RECEIPT: "emails/payment_receipt",
+}
+
+
+def email_queue(
+    *,
+    invoice: Invoice,
+    kind: str,
+    step: str,
+    to: list[str],
+    context: dict[str, object] | None = None,
+) -> OutboundEmail | None:
+    """Render and store a message, and deliver it once the transaction commits.
+
+    Returns None when this (invoice, kind, step) was queued before: the outbox sends it once.
+    """
+    from invoices import tasks
+
+    message = build_templated_email(
+        EMAIL_TEMPLATES[kind], to=to, context={"invoice": invoice, **(context or {})}
+    )
+    html = next((body for body, mime in message.alternatives if mime == "text/html"), "")
+    try:
+        with transaction.atomic():
+            email = OutboundEmail.objects.create(
+                invoice=invoice,
+                kind=kind,
+                step=step,
+                to=list(to),
+                subject=str(message.subject),
+                body_text=str(message.body),
+                body_html=str(html),
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(lambda: tasks.dispatch_email(email.pk))
+    return email
+
+
+def email_claim(email_id: int) -> OutboundEmail | None:
+    """Compare-and-set queued -> sending: of two workers running the task, one gets it."""
+    claimed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.QUEUED).update(
+        status=OutboundEmail.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    return OutboundEmail.objects.get(pk=email_id) if claimed else None
+
+
+def email_mark(email: OutboundEmail, *, sent: bool, error: str = "", final: bool = False) -> None:
+    if sent:
+        email.status = OutboundEmail.Status.SENT
+        email.sent_at = timezone.now()
+        email.last_error = ""
+    else:
+        email.status = OutboundEmail.Status.FAILED if final else OutboundEmail.Status.QUEUED
+        email.last_error = error[:500]
+    email.save(update_fields=["status", "sent_at", "last_error"])
