@@ -76,17 +76,27 @@ class InvoiceActionError(ValidationError):
     """An action refused: the message is shown to the user and nothing was changed."""
 
 
-def action_refusal(invoice: Invoice, user: User | AnonymousUser, action: str) -> str | None:
-    """None when ``user`` may take ``action`` on ``invoice`` now, else the reason why not."""
-    statuses, staff_perm = ACTIONS[action]
-    label = ACTION_LABELS[action].lower()
+def action_permitted(invoice: Invoice, user: User | AnonymousUser, action: str) -> bool:
+    """Whether the user's role may ever take ``action`` on this invoice (else: 403)."""
+    _, staff_perm = ACTIONS[action]
     if staff_perm is None:
         membership = membership_of(user, invoice.tenant)
-        if membership is None or not customer_can(membership.role, CUSTOMER_CAPABILITY[action]):
-            return f"Your role cannot {label}."
-    elif not (is_staff_member(user) and user.has_perm(staff_perm)):
-        return f"Your role cannot {label}."
+        return membership is not None and customer_can(membership.role, CUSTOMER_CAPABILITY[action])
+    return is_staff_member(user) and user.has_perm(staff_perm)
+
+
+def action_refusal(invoice: Invoice, user: User | AnonymousUser, action: str) -> str | None:
+    """None when ``user`` may take ``action`` on ``invoice`` now, else the reason why not."""
+    if not action_permitted(invoice, user, action):
+        return f"Your role cannot {ACTION_LABELS[action].lower()}."
+    return status_refusal(invoice, action)
+
+
+def status_refusal(invoice: Invoice, action: str) -> str | None:
+    """Why the invoice, as it is now, cannot take ``action`` (whoever asks), or None."""
+    statuses, _ = ACTIONS[action]
     if invoice.status not in statuses:
+        label = ACTION_LABELS[action].lower()
         return f"A {invoice.get_status_display().lower()} invoice cannot be given “{label}”."
     return _state_refusal(invoice, action)
 
@@ -115,15 +125,9 @@ def available_actions(invoice: Invoice, user: User | AnonymousUser) -> list[str]
 
 def check_action(invoice: Invoice, user: User | AnonymousUser | None, action: str) -> None:
     """Raise InvoiceActionError unless the action is allowed (``user`` None: the system)."""
-    if user is None:
-        statuses, _ = ACTIONS[action]
-        reason = (
-            _state_refusal(invoice, action)
-            if invoice.status in statuses
-            else f"A {invoice.get_status_display().lower()} invoice cannot be given that action."
-        )
-    else:
-        reason = action_refusal(invoice, user, action)
+    reason = (
+        status_refusal(invoice, action) if user is None else action_refusal(invoice, user, action)
+    )
     if reason:
         raise InvoiceActionError(reason)
 

@@ -452,9 +452,18 @@ def invoice_regenerate(*, invoice: Invoice, actor: User, reason: str) -> Invoice
 
 
 def invoice_apply_payment(
-    *, invoice: Invoice, amount: Decimal, actor: User | None, note: str = ""
+    *,
+    invoice: Invoice,
+    amount: Decimal,
+    actor: User | None,
+    note: str = "",
+    received_on: datetime.date | None = None,
 ) -> Invoice:
-    """Add a received amount to a locked invoice and move it to partially paid or paid."""
+    """Add a received amount to a locked invoice and move it to partially paid or paid.
+
+    ``received_on``: when the money arrived, which is the invoice's paid date (finance reads it),
+    even when the payment is recorded days later.
+    """
     if amount <= 0:
         raise InvoiceActionError("A payment is more than ₹0.")
     if amount > invoice.balance_due:
@@ -481,7 +490,7 @@ def invoice_apply_payment(
             to_status=invoice.status,
         )
         return invoice
-    return invoice_transition(
+    invoice = invoice_transition(
         invoice=invoice,
         to_status=to_status,
         actor=actor,
@@ -490,6 +499,12 @@ def invoice_apply_payment(
         note=note,
         update_fields=fields,
     )
+    if to_status == S.PAID and received_on is not None and received_on < today():
+        invoice.paid_at = timezone.make_aware(
+            datetime.datetime.combine(received_on, datetime.time(12))
+        )
+        invoice.save(update_fields=["paid_at"])
+    return invoice
 
 
 def invoice_apply_refund(

@@ -1,7 +1,24 @@
 from django.urls import path
 
 from invoices import views
+from invoices.lifecycle import ACTIONS
 
 app_name = "invoices"
 
-urlpatterns = [path("", views.invoice_list, name="list")]
+urlpatterns = [
+    path("", views.invoice_list, name="list"),
+    path("new/", views.invoice_create, name="create"),
+    path("bulk/", views.invoice_bulk, name="bulk"),
+    path("<int:invoice_id>/", views.invoice_detail, name="detail"),
+    path("<int:invoice_id>/edit/", views.invoice_edit, name="edit"),
+] + [
+    # One named URL per action (invoices:send, invoices:void ...), each a POST.
+    path(
+        f"<int:invoice_id>/{action.replace('_', '-')}/",
+        views.invoice_action,
+        {"action": action},
+        name=action,
+    )
+    for action in ACTIONS
+    if action != "edit"
+]

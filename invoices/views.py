@@ -1,9 +1,387 @@
+import csv
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import F, QuerySet
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.views.decorators.http import require_http_methods, require_POST
+
+from billing_portal.lib.exports import EchoBuffer, safe_cell
+from billing_portal.lib.http import AuthedRequest
+from invoices import forms as f
+from invoices import services
+from invoices.filters import SORTS, InvoiceFilter
+from invoices.lifecycle import (
+    ACTION_LABELS,
+    InvoiceActionError,
+    action_permitted,
+    available_actions,
+)
+from invoices.models import Invoice
+from invoices.selectors import invoice_for_sheet, invoice_summary, invoices_for
+from payments import services as payment_services
+from tenants.access import require_staff_perm
+from tenants.models import Tenant
+from tenants.roles import is_staff_member
+
+S = Invoice.Status
+PAGE_SIZES = (25, 50, 100)
+
+
+class CountedPaginator(Paginator):
+    """A paginator told its count (the summary query has it), saving a COUNT(*) per page."""
+
+    def __init__(self, object_list: Any, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._known_count
+
+
+def _scoped(request: AuthedRequest) -> tuple[QuerySet[Invoice], bool]:
+    staff = is_staff_member(request.user)
+    invoices = invoices_for(request.user)
+    if not staff:
+        membership = request.active_membership
+        if membership is None:
+            raise Http404("You are not a member of any organisation.")
+        invoices = invoices.filter(tenant_id=membership.tenant_id)
+    return invoices, staff
+
+
+def _ordering(sort: str) -> list[Any]:
+    key = sort.lstrip("-")
+    if key not in SORTS:
+        # Drafts (no issue date yet) first: they need attention. Matches the index's order.
+        return [F("issue_date").desc(nulls_first=True), "-id"]
+    prefix = "-" if sort.startswith("-") else ""
+    return [f"{prefix}{field}" for field in SORTS[key]] + [f"{prefix}id"]
 
 
 @login_required
-def invoice_list(request: HttpRequest) -> HttpResponse:
-    """Until invoicing lands (issue 3) the section exists with its empty state."""
-    return render(request, "empty_section.html", {"section": "invoices", "title": "Invoices"})
+def invoice_list(request: AuthedRequest) -> HttpResponse:
+    invoices, staff = _scoped(request)
+    statuses = [s for s in request.GET.getlist("status") if s in S.values]
+    filterset = InvoiceFilter(
+        request.GET or None,
+        queryset=invoices,
+        today=services.today(),
+        tenants=Tenant.objects.order_by("display_name").only("id", "display_name")
+        if staff
+        else None,
+    )
+    filtered = filterset.qs
+    summary = invoice_summary(filtered, statuses)
+    rows = filtered.filter(status__in=statuses) if statuses else filtered
+    sort = request.GET.get("sort", "")
+    rows = rows.select_related("tenant").order_by(*_ordering(sort))
+    try:
+        size = int(request.GET.get("size", PAGE_SIZES[0]))
+    except ValueError:
+        size = PAGE_SIZES[0]
+    size = size if size in PAGE_SIZES else PAGE_SIZES[0]
+    page = CountedPaginator(rows, size, count=summary.count).get_page(request.GET.get("page"))
+    context = {
+        "filter": filterset,
+        "page": page,
+        "summary": summary,
+        "statuses": statuses,
+        "status_choices": S.choices
+        if staff
+        else [c for c in S.choices if c[0] != S.DRAFT and c[0] != S.PENDING],
+        "sort": sort,
+        "size": size,
+        "page_sizes": PAGE_SIZES,
+        "staff": staff,
+        "can_create": request.user.has_perm("invoices.add_invoice"),
+        "can_bulk": staff
+        and (
+            request.user.has_perm("invoices.send_invoice")
+            or request.user.has_perm("invoices.export_invoice")
+        ),
+    }
+    template = "invoices/list.html#invoice-results" if request.htmx else "invoices/list.html"
+    return render(request, template, context)
+
+
+def _invoice_for(request: AuthedRequest, invoice_id: int) -> Invoice:
+    try:
+        return invoice_for_sheet(invoices_for(request.user)).get(pk=invoice_id)
+    except Invoice.DoesNotExist:
+        raise Http404("No such invoice.") from None
+
+
+ACTION_FORMS: dict[str, Callable[..., Any]] = {
+    "send": f.SendForm,
+    "void": f.ReasonForm,
+    "regenerate": f.ReasonForm,
+    "record_payment": f.PaymentForm,
+    "refund": f.RefundForm,
+    "dispute": f.DisputeForm,
+    "resolve_dispute": f.ResolveForm,
+}
+
+
+def _action_form(action: str, invoice: Invoice, data: Any = None) -> Any:
+    form_class = ACTION_FORMS[action]
+    kwargs: dict[str, Any] = {"invoice": invoice} if action == "refund" else {}
+    if action == "record_payment" and data is None:
+        kwargs["initial"] = {"amount": invoice.balance_due, "received_on": services.today()}
+    if action == "refund" and data is None:
+        kwargs["initial"] = {"amount": invoice.refundable}
+    return form_class(data, **kwargs)
+
+
+def _render_detail(
+    request: AuthedRequest,
+    invoice: Invoice,
+    *,
+    bound: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    actions = available_actions(invoice, request.user)
+    action_forms = {
+        action: (bound or {}).get(action) or _action_form(action, invoice)
+        for action in actions
+        if action in ACTION_FORMS
+    }
+    context = {
+        "invoice": invoice,
+        "actions": actions,
+        "action_forms": action_forms,
+        "open_form": next(iter(bound or {}), ""),
+        "labels": ACTION_LABELS,
+        "staff": is_staff_member(request.user),
+        "open_dispute": next((d for d in invoice.disputes.all() if d.resolved_at is None), None),
+    }
+    sheet = request.htmx and request.GET.get("sheet")
+    template = "invoices/detail.html#invoice-sheet" if sheet else "invoices/detail.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+def invoice_detail(request: AuthedRequest, invoice_id: int) -> HttpResponse:
+    return _render_detail(request, _invoice_for(request, invoice_id))
+
+
+def _run_action(invoice: Invoice, action: str, user: Any, data: dict[str, Any]) -> str:
+    """Call the service for ``action``; return the success message."""
+    if action == "finalize":
+        invoice = services.invoice_finalize(invoice=invoice, actor=user)
+        return f"Finalized as {invoice.number}."
+    if action == "approve":
+        services.invoice_approve(invoice=invoice, actor=user)
+        return "Approved."
+    if action == "send":
+        invoice = services.invoice_send(invoice=invoice, actor=user, recipient=data["recipient"])
+        return f"{invoice.number} was sent to {invoice.sent_to}."
+    if action == "remind":
+        email = services.invoice_remind(invoice=invoice, actor=user)
+        return (
+            f"A reminder is on its way to {', '.join(email.to)}." if email else "Reminder queued."
+        )
+    if action == "void":
+        services.invoice_void(invoice=invoice, actor=user, reason=data["reason"])
+        return f"{invoice.display_number} was voided."
+    if action == "regenerate":
+        draft = services.invoice_regenerate(invoice=invoice, actor=user, reason=data["reason"])
+        return f"{invoice.display_number} was voided; draft #{draft.pk} replaces it."
+    if action == "record_payment":
+        payment = payment_services.payment_record_manual(invoice=invoice, actor=user, **data)
+        return f"Payment of ₹{payment.amount} recorded."
+    if action == "refund":
+        refund = payment_services.refund_record(invoice=invoice, actor=user, **data)
+        return f"Refund of ₹{refund.amount} recorded."
+    if action == "dispute":
+        services.dispute_open(invoice=invoice, actor=user, reason=data["reason"])
+        return "Thank you: the billing team has the problem you reported and will reply."
+    if action == "resolve_dispute":
+        services.dispute_resolve(invoice=invoice, actor=user, resolution=data["resolution"])
+        return "The dispute is resolved."
+    raise Http404(action)
+
+
+@login_required
+@require_POST
+def invoice_action(request: AuthedRequest, invoice_id: int, action: str) -> HttpResponse:
+    invoice = _invoice_for(request, invoice_id)
+    if not action_permitted(invoice, request.user, action):
+        raise PermissionDenied(f"Your role cannot {ACTION_LABELS[action].lower()}.")
+    data: dict[str, Any] = {}
+    if action in ACTION_FORMS:
+        form = _action_form(action, invoice, request.POST)
+        if not form.is_valid():
+            messages.error(request, "Nothing was changed: correct the form below.")
+            return _render_detail(request, invoice, bound={action: form}, status=400)
+        data = {k: v for k, v in form.cleaned_data.items() if k != "confirm"}
+    try:
+        message = _run_action(invoice, action, request.user, data)
+    except InvoiceActionError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, message)
+    return redirect("invoices:detail", invoice_id=invoice.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invoice_create(request: AuthedRequest) -> HttpResponse:
+    require_staff_perm(request.user, "invoices.add_invoice")
+    header = f.InvoiceHeaderForm(
+        request.POST or None, initial={"tenant": request.GET.get("tenant")}
+    )
+    lines = f.LineFormSet(request.POST or None, prefix="lines")
+    if request.method == "POST" and header.is_valid() and lines.is_valid():
+        data = header.cleaned_data
+        try:
+            invoice = services.invoice_create(
+                tenant=data["tenant"],
+                lines=lines.lines(),  # type: ignore[attr-defined]
+                actor=request.user,
+                kind=Invoice.Kind.ONE_TIME,
+                discount=data["discount"],
+                due_date=data["due_date"],
+                notes=data["notes"],
+            )
+        except InvoiceActionError as error:
+            header.add_error(None, error)
+        else:
+            messages.success(
+                request, f"Draft #{invoice.pk} created. Finalize it to issue a number."
+            )
+            return redirect("invoices:detail", invoice_id=invoice.pk)
+    return render(
+        request, "invoices/form.html", {"header": header, "lines": lines, "invoice": None}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invoice_edit(request: AuthedRequest, invoice_id: int) -> HttpResponse:
+    invoice = _invoice_for(request, invoice_id)
+    if not action_permitted(invoice, request.user, "edit"):
+        raise PermissionDenied("Your role cannot edit invoices.")
+    if invoice.status != S.DRAFT:
+        messages.error(
+            request, "Only a draft can be edited: void and regenerate an issued invoice."
+        )
+        return redirect("invoices:detail", invoice_id=invoice.pk)
+    initial = {"due_date": invoice.due_date, "discount": invoice.discount, "notes": invoice.notes}
+    header = f.InvoiceHeaderForm(request.POST or None, initial=initial, editing=True)
+    lines = f.LineFormSet(request.POST or None, prefix="lines", initial=f.line_initial(invoice))
+    if request.method == "POST" and header.is_valid() and lines.is_valid():
+        data = header.cleaned_data
+        try:
+            services.invoice_update_draft(
+                invoice=invoice,
+                lines=lines.lines(),  # type: ignore[attr-defined]
+                actor=request.user,
+                discount=data["discount"],
+                due_date=data["due_date"],
+                notes=data["notes"],
+            )
+        except InvoiceActionError as error:
+            header.add_error(None, error)
+        else:
+            messages.success(request, "The draft was saved.")
+            return redirect("invoices:detail", invoice_id=invoice.pk)
+    return render(
+        request, "invoices/form.html", {"header": header, "lines": lines, "invoice": invoice}
+    )
+
+
+BULK_ACTIONS = {"send": "send", "void": "void"}
+
+
+@login_required
+@require_POST
+def invoice_bulk(request: AuthedRequest) -> HttpResponseBase:
+    if not is_staff_member(request.user):
+        raise PermissionDenied("Bulk actions are for the billing team.")
+    form = f.BulkForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        messages.error(request, f"Nothing was done: {errors}")
+        return redirect(request.POST.get("next") or reverse("invoices:list"))
+    action, ids = form.cleaned_data["action"], form.cleaned_data["ids"]
+    visible = {
+        i.pk: i for i in invoices_for(request.user).filter(pk__in=ids).select_related("tenant")
+    }
+    if action == "export_csv":
+        require_staff_perm(request.user, "invoices.export_invoice")
+        return _csv_response([visible[i] for i in ids if i in visible], "invoices-selected.csv")
+    perm = {"send": "invoices.send_invoice", "void": "invoices.void_invoice"}[action]
+    require_staff_perm(request.user, perm)
+    results = []
+    for invoice_id in ids:
+        invoice = visible.get(invoice_id)
+        if invoice is None:
+            results.append((f"#{invoice_id}", False, "Not found."))
+            continue
+        try:
+            if action == "send":
+                services.invoice_send(invoice=invoice, actor=request.user)
+            else:
+                services.invoice_void(
+                    invoice=invoice, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+        except InvoiceActionError as error:
+            results.append((invoice.display_number, False, " ".join(error.messages)))
+        else:
+            invoice.refresh_from_db(fields=["number"])
+            results.append(
+                (invoice.display_number, True, "Sent." if action == "send" else "Voided.")
+            )
+    done = sum(1 for _, ok, _ in results if ok)
+    context = {"results": results, "action": action, "done": done, "skipped": len(results) - done}
+    template = (
+        "invoices/bulk_result.html#bulk-result" if request.htmx else "invoices/bulk_result.html"
+    )
+    return render(request, template, context)
+
+
+CSV_COLUMNS = [
+    ("Number", lambda i: i.number or ""),
+    ("Customer", lambda i: i.tenant.display_name),
+    ("GSTIN", lambda i: i.tenant.gstin),
+    ("Kind", lambda i: i.get_kind_display()),
+    ("Status", lambda i: i.get_status_display()),
+    ("Issue date", lambda i: i.issue_date or ""),
+    ("Due date", lambda i: i.due_date or ""),
+    ("Period start", lambda i: i.period_start or ""),
+    ("Period end", lambda i: i.period_end or ""),
+    ("Subtotal", lambda i: i.subtotal),
+    ("Discount", lambda i: i.discount),
+    ("Taxable value", lambda i: i.taxable_value),
+    ("CGST", lambda i: i.cgst),
+    ("SGST/UTGST", lambda i: i.sgst),
+    ("IGST", lambda i: i.igst),
+    ("Round-off", lambda i: i.round_off),
+    ("Total", lambda i: i.total),
+    ("Paid", lambda i: i.amount_paid),
+    ("Refunded", lambda i: i.amount_refunded),
+    ("Balance due", lambda i: i.balance_due),
+]
+
+
+def _csv_response(invoices: list[Invoice], filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(EchoBuffer())
+
+    def rows() -> Iterator[str]:
+        yield writer.writerow([name for name, _ in CSV_COLUMNS])
+        for invoice in invoices:
+            yield writer.writerow([safe_cell(get(invoice)) for _, get in CSV_COLUMNS])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

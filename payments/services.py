@@ -59,6 +59,7 @@ def payment_record_manual(
         amount=amount,
         actor=actor,
         note=f"{label}{f', ref {payment.reference}' if payment.reference else ''}",
+        received_on=received_on,
     )
     invoice_services.email_queue(
         invoice=invoice,

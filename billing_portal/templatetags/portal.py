@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django import template
+from django.utils.html import format_html
 
 from billing_portal.lib.money import format_inr
 
@@ -47,3 +48,37 @@ def status_badge(status: str, label: str = "") -> dict[str, str]:
 @register.filter
 def get_item(mapping: dict, key: str) -> object:
     return mapping.get(key)
+
+
+@register.simple_tag(takes_context=True)
+def status_toggle_query(context: template.Context, status: str) -> str:
+    """The current query with ``status`` added to or removed from the selected tabs."""
+    query = context["request"].GET.copy()
+    chosen = query.getlist("status")
+    query.setlist(
+        "status", [s for s in chosen if s != status] if status in chosen else [*chosen, status]
+    )
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@register.simple_tag(takes_context=True)
+def sort_link(context: template.Context, key: str, label: str) -> str:
+    """A column heading that sorts by ``key``, then reverses on a second click."""
+    query = context["request"].GET.copy()
+    current = query.get("sort", "")
+    new = f"-{key}" if current == key else key
+    query["sort"] = new
+    query.pop("page", None)
+    arrow = " ▲" if current == key else " ▼" if current == f"-{key}" else ""
+    return format_html('<a href="?{}" class="sort">{}{}</a>', query.urlencode(), label, arrow)
+
+
+@register.filter
+def split(value: str) -> list[str]:
+    return value.split()
+
+
+@register.filter
+def field_named(form: object, name: str) -> object:
+    return form[name]  # type: ignore[index]

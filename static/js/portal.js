@@ -11,6 +11,35 @@
     }
   });
 
+  // <select data-autosubmit-form>: submit its own form (page size).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-autosubmit-form]")) {
+      event.target.form.requestSubmit();
+    }
+  });
+
+  // <input type="checkbox" data-check-all>: tick or untick every row of its table.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("input[data-check-all]")) {
+      var table = event.target.closest("table");
+      table.querySelectorAll('input[type="checkbox"][name="ids"]').forEach(function (box) {
+        box.checked = event.target.checked;
+      });
+    }
+  });
+
+  // [data-sheet-close] and Escape: close the detail sheet.
+  function closeSheet() {
+    var sheet = document.getElementById("sheet");
+    if (sheet) { sheet.innerHTML = ""; }
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-sheet-close]")) { closeSheet(); }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") { closeSheet(); }
+  });
+
   // <form data-confirm="...">: ask before a destructive post.
   document.addEventListener("submit", function (event) {
     var form = event.target;

@@ -1,10 +1,12 @@
 """Every URL that takes an object answers 404 to another tenant, and each role gets what it may."""
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from invoices import services
 from tenants.models import Membership
 from tests.conftest import client_for
 
@@ -32,11 +34,23 @@ OBJECT_URLS = object_patterns()
 
 
 @pytest.fixture
-def acme_objects(acme, owner, viewer):
+def acme_invoice(acme, provider, billing_admin):
+    """A sent invoice of Acme's: its customers can see it, Globex's cannot."""
+    invoice = services.invoice_create(
+        tenant=acme,
+        lines=[services.LineData("Installation", Decimal("1"), Decimal("10000"))],
+        actor=billing_admin,
+    )
+    return services.invoice_send(invoice=invoice, actor=billing_admin)
+
+
+@pytest.fixture
+def acme_objects(acme, owner, viewer, acme_invoice):
     """An id for every kind of object a URL can take, all belonging to Acme."""
     return {
         "tenant_id": acme.pk,
         "membership_id": Membership.objects.get(user=viewer).pk,
+        "invoice_id": acme_invoice.pk,
     }
 
 
@@ -91,6 +105,15 @@ MATRIX = [
     ("provider_settings", "get", {}, [302, 403, 403, 403, 403, 200, 200]),
     ("provider_settings", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
     ("invoices:list", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
+    ("invoices:detail", "get", {"invoice_id"}, [302, 200, 200, 200, 404, 200, 200]),
+    ("invoices:create", "get", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("invoices:edit", "get", {"invoice_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    ("invoices:remind", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    ("invoices:void", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 400, 403]),
+    ("invoices:approve", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    ("invoices:record_payment", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 400, 400]),
+    ("invoices:dispute", "post", {"invoice_id"}, [302, 302, 302, 403, 404, 403, 403]),
+    ("invoices:bulk", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
 ]
 
 
@@ -102,7 +125,13 @@ def test_role_matrix(name, method, kwargs, expected, acme_objects, request, prov
     from django.urls import reverse
 
     url = reverse(name, kwargs={k: acme_objects[k] for k in kwargs})
-    data = {"role": "admin", "reason": "Unpaid", "email": "new.person@example.com"}
+    data = {
+        "role": "admin",
+        "reason": "Unpaid since the last quarter",
+        "email": "new.person@example.com",
+        "action": "send",
+        "ids": [acme_objects["invoice_id"]],
+    }
     for role, status in zip(ROLES, expected, strict=True):
         client = Client() if role == "anonymous" else client_for(request.getfixturevalue(role))
         response = getattr(client, method)(url, data)

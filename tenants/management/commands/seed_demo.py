@@ -163,8 +163,14 @@ class Command(BaseCommand):
             raise CommandError(
                 "seed_demo creates users with the password 'demo': not in production."
             )
+        from invoices.demo import seed_invoices
+
         with transaction.atomic():
             created = self.seed()
+            created += seed_invoices(
+                admin=User.objects.get(username="admin"),
+                customer=User.objects.get(username="acme-owner"),
+            )
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new rows)."))
         self.stdout.write("Demo logins (password 'demo'):")
         for username, first, _last, _email, group, memberships in USERS:

@@ -1,0 +1,140 @@
+"""The invoice list's filters, all in the URL so a filtered view can be bookmarked and shared."""
+
+import datetime
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+
+from invoices.models import Invoice, InvoiceLine
+from tenants.models import Tenant
+
+PERIOD_CHOICES = [
+    ("this_month", "This month"),
+    ("last_month", "Last month"),
+    ("this_quarter", "This quarter"),
+    ("last_quarter", "Last quarter"),
+    ("this_year", "This financial year"),
+    ("as_of_today", "As of today"),
+    ("custom", "Custom range"),
+]
+DATE_FIELD_CHOICES = [
+    ("issue_date", "Issue date"),
+    ("due_date", "Due date"),
+    ("period_start", "Billing period"),
+]
+SORTS = {
+    "number": ("financial_year", "sequence"),
+    "customer": ("tenant__display_name",),
+    "period": ("period_start",),
+    "issued": ("issue_date",),
+    "due": ("due_date",),
+    "total": ("total",),
+    "balance": ("balance_due",),
+    "status": ("status",),
+}
+
+
+def _month_start(day: datetime.date, months_back: int = 0) -> datetime.date:
+    index = day.year * 12 + day.month - 1 - months_back
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+def period_range(preset: str, today: datetime.date) -> tuple[datetime.date | None, datetime.date]:
+    """The inclusive date range of a preset. Quarters and years are India's financial ones
+    (April to March); calendar and financial quarters share their boundaries."""
+    if preset == "this_month":
+        start = _month_start(today)
+        return start, _month_start(today, -1) - datetime.timedelta(days=1)
+    if preset == "last_month":
+        start = _month_start(today, 1)
+        return start, _month_start(today) - datetime.timedelta(days=1)
+    quarter_start = _month_start(today, (today.month - 1) % 3)
+    if preset == "this_quarter":
+        return quarter_start, _month_start(quarter_start, -3) - datetime.timedelta(days=1)
+    if preset == "last_quarter":
+        return _month_start(quarter_start, 3), quarter_start - datetime.timedelta(days=1)
+    if preset == "this_year":
+        start_year = today.year if today.month >= 4 else today.year - 1
+        return datetime.date(start_year, 4, 1), datetime.date(start_year + 1, 3, 31)
+    if preset == "as_of_today":
+        return None, today
+    raise ValueError(preset)
+
+
+class InvoiceFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="filter_search", label="Search")
+    kind = django_filters.ChoiceFilter(choices=Invoice.Kind.choices, empty_label="All kinds")
+    tenant = django_filters.ModelChoiceFilter(
+        queryset=Tenant.objects.order_by("display_name"), empty_label="All customers"
+    )
+    period = django_filters.ChoiceFilter(
+        choices=PERIOD_CHOICES, method="filter_period", empty_label="Any date"
+    )
+    date_field = django_filters.ChoiceFilter(
+        choices=DATE_FIELD_CHOICES, method="filter_noop", empty_label=None
+    )
+    start = django_filters.DateFilter(
+        method="filter_noop", label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = django_filters.DateFilter(
+        method="filter_noop", label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    total_min = django_filters.NumberFilter(field_name="total", lookup_expr="gte", label="Total ≥")
+    total_max = django_filters.NumberFilter(field_name="total", lookup_expr="lte", label="Total ≤")
+    balance_min = django_filters.NumberFilter(
+        field_name="balance_due", lookup_expr="gte", label="Balance ≥"
+    )
+    balance_max = django_filters.NumberFilter(
+        field_name="balance_due", lookup_expr="lte", label="Balance ≤"
+    )
+
+    class Meta:
+        model = Invoice
+        fields = ["q", "kind", "tenant", "period", "date_field", "start", "end"]
+
+    def __init__(
+        self, *args: Any, today: datetime.date, tenants: QuerySet[Tenant] | None = None, **kw: Any
+    ) -> None:
+        super().__init__(*args, **kw)
+        self.today = today
+        if tenants is None:
+            del self.filters["tenant"]
+        else:
+            self.filters["tenant"].queryset = tenants
+
+    def filter_noop(
+        self, queryset: QuerySet[Invoice], name: str, value: object
+    ) -> QuerySet[Invoice]:
+        return queryset  # read by filter_period
+
+    def filter_search(
+        self, queryset: QuerySet[Invoice], name: str, value: str
+    ) -> QuerySet[Invoice]:
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(number__icontains=value)
+            | Q(tenant__display_name__icontains=value)
+            | Q(tenant__legal_name__icontains=value)
+            | Q(
+                pk__in=InvoiceLine.objects.filter(description__icontains=value).values("invoice_id")
+            )
+        )
+
+    def filter_period(
+        self, queryset: QuerySet[Invoice], name: str, value: str
+    ) -> QuerySet[Invoice]:
+        field = self.form.cleaned_data.get("date_field") or "issue_date"
+        if value == "custom":
+            start = self.form.cleaned_data.get("start")
+            end = self.form.cleaned_data.get("end")
+        else:
+            start, end = period_range(value, self.today)
+        if start:
+            queryset = queryset.filter(**{f"{field}__gte": start})
+        if end:
+            queryset = queryset.filter(**{f"{field}__lte": end})
+        return queryset
