@@ -44,5 +44,6 @@ def portal(request: HttpRequest) -> dict[str, object]:
         "my_memberships": (
             [] if staff else list(Membership.objects.filter(user=user).select_related("tenant"))
         ),
-        "active_membership": getattr(request, "active_membership", None),
+        # Staff act on every tenant; resolving a membership for them is a wasted query per page.
+        "active_membership": None if staff else getattr(request, "active_membership", None),
     }
