@@ -26,7 +26,7 @@ def navigation(user) -> list[NavItem]:
     if is_staff_member(user):
         items.append(NavItem("Tenants", reverse("tenants:list"), "tenants"))
         if user.has_perm("tenants.change_providerprofile"):
-            items.append(NavItem("Settings", reverse("provider_settings"), "settings"))
+            items.append(NavItem("Settings", reverse("provider_settings"), "provider_settings"))
     elif Membership.objects.filter(user=user).exists():
         items.append(NavItem("Billing profile", reverse("billing_profile"), "billing_profile"))
     return items

@@ -52,7 +52,7 @@ def test_a_bad_gstin_is_refused_beside_the_field_and_nothing_is_saved(owner, acm
     assert response.status_code == 200
     body = response.content.decode()
     assert "The check character does not match" in body
-    assert 'id="id_gstin-error"' in body
+    assert 'id="id_gstin_error"' in body
     acme.refresh_from_db()
     assert (acme.gstin, acme.city) == (before, "Mumbai")
 

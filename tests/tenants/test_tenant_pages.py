@@ -59,7 +59,7 @@ def test_bad_input_gets_a_message_beside_the_field_and_saves_nothing(
     assert response.status_code == 200
     errors = response.context["form"].errors[field]
     assert any(message in e for e in errors), errors
-    assert f'id="id_{field}-error"' in response.content.decode() or field == "state"
+    assert f'id="id_{field}_error"' in response.content.decode() or field == "state"
     assert not Tenant.objects.filter(display_name="Initech").exists()
 
 
