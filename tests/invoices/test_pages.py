@@ -115,7 +115,7 @@ class TestList:
             client = client_for(finance)
             assert listed(client, period="last_month") == [october.number]
             assert listed(client, period="this_month", date_field="due_date") == [november.number]
-            custom = {"period": "custom", "start": "2026-10-01", "end": "2026-10-31"}
+            custom = {"period": "custom", "from": "2026-10-01", "to": "2026-10-31"}
             assert listed(client, **custom) == [october.number]
 
     def test_amount_ranges_kind_and_tenant(self, make, acme, globex, finance):
