@@ -15,6 +15,7 @@ machine can run against PostgreSQL and Redis without the production hardening.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -162,7 +163,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # The static beat schedule: each later capability adds its jobs here (docs/operations.md).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flush-email-outbox": {"task": "invoices.tasks.flush_outbox", "schedule": 5 * 60},
+    "daily-overdue-sweep": {
+        "task": "invoices.tasks.daily_sweep",
+        "schedule": crontab(hour=6, minute=30),  # Asia/Kolkata, before the working day
+    },
 }
+# Reminders go out this many days before the due date, and a tenant is suspended this many
+# days after an invoice fell overdue (with a final reminder).
+REMINDER_DAYS_BEFORE_DUE = env_int("REMINDER_DAYS_BEFORE_DUE", 3, minimum=0)
+OVERDUE_GRACE_DAYS = env_int("OVERDUE_GRACE_DAYS", 15, minimum=1)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

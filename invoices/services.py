@@ -653,3 +653,54 @@ def email_mark(email: OutboundEmail, *, sent: bool, error: str = "", final: bool
         email.status = OutboundEmail.Status.FAILED if final else OutboundEmail.Status.QUEUED
         email.last_error = error[:500]
     email.save(update_fields=["status", "sent_at", "last_error"])
+
+
+# --- The daily sweep ------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    marked_overdue: int = 0
+    reminders: int = 0
+    suspended: list[str] = field(default_factory=list)
+
+
+def overdue_sweep(*, on: datetime.date | None = None) -> SweepResult:
+    """Mark invoices overdue, send the scheduled reminders, suspend tenants past the grace period.
+
+    Each reminder has a fixed step ("before-due", "overdue", "final"), so however often the sweep
+    runs, each goes out once. Each invoice is handled in its own transaction: one failure does
+    not hold back the rest.
+    """
+    from django.conf import settings
+
+    from tenants.services import tenant_set_status
+
+    day = on or today()
+    result = SweepResult()
+    notice = datetime.timedelta(days=settings.REMINDER_DAYS_BEFORE_DUE)
+    grace = datetime.timedelta(days=settings.OVERDUE_GRACE_DAYS)
+    unpaid = Invoice.objects.filter(balance_due__gt=0)
+
+    for invoice in unpaid.filter(status__in=[S.SENT, S.PARTIALLY_PAID], due_date__lt=day):
+        if invoice_mark_overdue(invoice=invoice) is not None:
+            result.marked_overdue += 1
+            if invoice_remind(invoice=invoice, actor=None, step="overdue"):
+                result.reminders += 1
+    for invoice in unpaid.filter(status__in=[S.SENT, S.PARTIALLY_PAID], due_date=day + notice):
+        if invoice_remind(invoice=invoice, actor=None, step="before-due"):
+            result.reminders += 1
+    past_grace = unpaid.filter(status=S.OVERDUE, due_date__lt=day - grace).select_related("tenant")
+    for invoice in past_grace:
+        if invoice_remind(invoice=invoice, actor=None, step="final"):
+            result.reminders += 1
+        tenant = invoice.tenant
+        if tenant.status == Tenant.Status.ACTIVE and tenant.display_name not in result.suspended:
+            tenant_set_status(
+                tenant=tenant,
+                status=Tenant.Status.SUSPENDED,
+                reason=f"{invoice.number} unpaid {settings.OVERDUE_GRACE_DAYS} days past due",
+                actor=None,
+            )
+            result.suspended.append(tenant.display_name)
+    return result

@@ -66,3 +66,15 @@ def flush_outbox() -> int:
         dispatch_email(email_id)
         count += 1
     return count
+
+
+@shared_task
+def daily_sweep() -> dict[str, object]:
+    """Beat, every morning (Asia/Kolkata): overdue marks, reminders, suspensions."""
+    result = services.overdue_sweep()
+    log.info("daily sweep: %s", result)
+    return {
+        "marked_overdue": result.marked_overdue,
+        "reminders": result.reminders,
+        "suspended": result.suspended,
+    }

@@ -37,8 +37,11 @@ def tenant_save(*, tenant: Tenant, actor: User) -> Tenant:
 
 
 @transaction.atomic
-def tenant_set_status(*, tenant: Tenant, status: str, reason: str, actor: User) -> Tenant:
-    """Suspend or reactivate; a no-op move is refused so the button can't be pressed twice."""
+def tenant_set_status(*, tenant: Tenant, status: str, reason: str, actor: User | None) -> Tenant:
+    """Suspend or reactivate; a no-op move is refused so the button can't be pressed twice.
+
+    ``actor`` None: the system (the daily sweep suspending a tenant past its grace period).
+    """
     locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if locked.status == status:
         raise ValidationError(
@@ -48,7 +51,7 @@ def tenant_set_status(*, tenant: Tenant, status: str, reason: str, actor: User) 
     locked.status_reason = reason
     locked.status_changed_at = timezone.now()
     locked.save(update_fields=["status", "status_reason", "status_changed_at", "updated_at"])
-    log.info("tenant %s set %s by %s: %s", locked.pk, status, actor, reason)
+    log.info("tenant %s set %s by %s: %s", locked.pk, status, actor or "system", reason)
     return locked
 
 
