@@ -5,6 +5,7 @@ from django.urls import include, path
 from billing_portal import views
 from tenants import views as tenant_views
 from tenants.forms import LockoutAuthenticationForm
+from usage import api as usage_api
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -32,6 +33,7 @@ urlpatterns = [
     path("invoices/", include("invoices.urls")),
     path("usage/", include("usage.urls")),
     path("payments/", include("payments.urls")),
+    path("api/v1/usage/records", usage_api.usage_records, name="api_usage_records"),
     path("django-admin/", admin.site.urls),
 ]
 

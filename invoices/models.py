@@ -97,8 +97,9 @@ class Invoice(models.Model):
             models.UniqueConstraint(
                 fields=["financial_year", "sequence"], name="invoice_sequence_unique"
             ),
+            # A draft voided before it was issued never had a number; every other one has.
             models.CheckConstraint(
-                condition=Q(status="draft") | Q(number__isnull=False),
+                condition=Q(status__in=["draft", "voided"]) | Q(number__isnull=False),
                 name="invoice_issued_has_number",
             ),
             models.CheckConstraint(
@@ -296,6 +297,7 @@ class OutboundEmail(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)  # after a failed attempt: backoff
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing_portal.lib import tax
@@ -637,22 +637,49 @@ def email_queue(
 
 
 def email_claim(email_id: int) -> OutboundEmail | None:
-    """Compare-and-set queued -> sending: of two workers running the task, one gets it."""
-    claimed = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.QUEUED).update(
+    """Compare-and-set queued -> sending: of two workers running the task, one gets it.
+
+    A row waiting for its retry time is not claimed early."""
+    now = timezone.now()
+    claimable = OutboundEmail.objects.filter(
+        Q(retry_at__isnull=True) | Q(retry_at__lte=now),
+        pk=email_id,
+        status=OutboundEmail.Status.QUEUED,
+    )
+    claimed = claimable.update(
         status=OutboundEmail.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
     )
     return OutboundEmail.objects.get(pk=email_id) if claimed else None
 
 
-def email_mark(email: OutboundEmail, *, sent: bool, error: str = "", final: bool = False) -> None:
+EMAIL_MAX_ATTEMPTS = 8
+
+
+def email_backoff(attempts: int) -> datetime.timedelta:
+    """30 s, 1 min, 2 min ... capped at an hour: the wait after the n-th failed attempt."""
+    return datetime.timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def email_mark(email: OutboundEmail, *, sent: bool, error: str = "") -> bool:
+    """Record an attempt's outcome; True when the message will be tried again.
+
+    The row's own attempt count decides when to give up, so however the attempts were started
+    (a Celery retry, the outbox flush, an eager run in the demo), there are at most
+    EMAIL_MAX_ATTEMPTS in all.
+    """
     if sent:
         email.status = OutboundEmail.Status.SENT
         email.sent_at = timezone.now()
         email.last_error = ""
+        email.retry_at = None
+        retry = False
     else:
-        email.status = OutboundEmail.Status.FAILED if final else OutboundEmail.Status.QUEUED
+        retry = email.attempts < EMAIL_MAX_ATTEMPTS
+        email.status = OutboundEmail.Status.QUEUED if retry else OutboundEmail.Status.FAILED
+        email.retry_at = timezone.now() + email_backoff(email.attempts) if retry else None
         email.last_error = error[:500]
-    email.save(update_fields=["status", "sent_at", "last_error"])
+    email.save(update_fields=["status", "sent_at", "last_error", "retry_at"])
+    return retry
 
 
 # --- The daily sweep ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import smtplib
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
 from django.utils import timezone
 
 from invoices import services
@@ -12,7 +13,7 @@ from invoices.models import OutboundEmail
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = services.EMAIL_MAX_ATTEMPTS
 
 
 def dispatch_email(email_id: int) -> None:
@@ -23,11 +24,14 @@ def dispatch_email(email_id: int) -> None:
         log.warning("email %s stays queued: the broker did not take the task", email_id)
 
 
-@shared_task(bind=True, max_retries=MAX_ATTEMPTS - 1, acks_late=True)
-def deliver_email(self, email_id: int) -> str:
+@shared_task(acks_late=True)
+def deliver_email(email_id: int) -> str:
+    """One attempt. A failure leaves the row queued with a retry time, which flush_outbox honours
+    (so the backoff survives worker restarts and eager runs alike), until the row's attempts run
+    out and it is marked failed."""
     email = services.email_claim(email_id)
     if email is None:
-        return "already delivered or being delivered"
+        return "already delivered, being delivered, or waiting for its retry time"
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.body_text,
@@ -39,30 +43,32 @@ def deliver_email(self, email_id: int) -> str:
     try:
         message.send()
     except (smtplib.SMTPException, OSError) as error:
-        final = self.request.retries >= self.max_retries
-        services.email_mark(
-            email, sent=False, error=f"{type(error).__name__}: {error}", final=final
-        )
-        if final:
+        retry = services.email_mark(email, sent=False, error=f"{type(error).__name__}: {error}")
+        if not retry:
             log.error("email %s failed after %s attempts: %s", email_id, email.attempts, error)
             return "failed"
-        raise self.retry(exc=error, countdown=min(3600, 30 * 2**self.request.retries)) from error
+        log.warning(
+            "email %s attempt %s failed, retry at %s", email_id, email.attempts, email.retry_at
+        )
+        return "will retry"
     services.email_mark(email, sent=True)
     return "sent"
 
 
 @shared_task
 def flush_outbox() -> int:
-    """Send what is still queued (a broker outage at commit) and free claims a dead worker held."""
+    """Send what is due: rows whose dispatch was lost (a broker outage at commit) and rows whose
+    retry time has come; free claims a dead worker held."""
     now = timezone.now()
     OutboundEmail.objects.filter(
         status=OutboundEmail.Status.SENDING, claimed_at__lt=now - datetime.timedelta(minutes=15)
     ).update(status=OutboundEmail.Status.QUEUED)
-    stale = OutboundEmail.objects.filter(
-        status=OutboundEmail.Status.QUEUED, queued_at__lt=now - datetime.timedelta(minutes=1)
-    ).values_list("pk", flat=True)
+    due = OutboundEmail.objects.filter(status=OutboundEmail.Status.QUEUED).filter(
+        Q(retry_at__isnull=True, queued_at__lt=now - datetime.timedelta(minutes=1))
+        | Q(retry_at__lte=now)
+    )
     count = 0
-    for email_id in stale[:500]:
+    for email_id in due.values_list("pk", flat=True)[:500]:
         dispatch_email(email_id)
         count += 1
     return count

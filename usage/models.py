@@ -1,1 +1,223 @@
-# Meters, usage records and plans arrive with the usage capability (issue 4).
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from billing_portal.lib.fields import amount_field, precise_field
+from billing_portal.lib.tax import DEFAULT_GST_RATE, DEFAULT_SAC
+from invoices.models import InvoiceLine
+from tenants.models import Tenant
+
+
+class Meter(models.Model):
+    """What is measured: a unit, a category and the SAC code its invoice lines carry."""
+
+    class Category(models.TextChoices):
+        COMPUTE = "compute", "Compute"
+        STORAGE = "storage", "Storage"
+        NETWORK = "network", "Network"
+        GPU = "gpu", "GPU"
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    unit = models.CharField(max_length=30)
+    category = models.CharField(max_length=10, choices=Category.choices)
+    sac_code = models.CharField("SAC", max_length=8, default=DEFAULT_SAC)
+    # The dimension that splits this meter's lines and prices (e.g. "gpu_type"), or "".
+    dimension = models.SlugField(max_length=40, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["category", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UsageRecord(models.Model):
+    """One measurement of one resource over a window; the same key sent twice is stored once."""
+
+    class Source(models.TextChoices):
+        API = "api", "HTTP API"
+        IMPORT = "import", "Bulk import"
+        DEMO = "demo", "Demo data"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="usage_records")
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="records")
+    resource_id = models.CharField(max_length=120)
+    resource_name = models.CharField(max_length=200, blank=True)
+    region = models.CharField(max_length=40, blank=True)
+    # The meter's dimension value (e.g. "A100"), split out of ``dimensions`` for grouping.
+    dimension_value = models.CharField(max_length=60, blank=True)
+    dimensions = models.JSONField(default=dict, blank=True)
+    quantity = precise_field()  # in the meter's unit
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=200)
+    source = models.CharField(max_length=6, choices=Source.choices, default=Source.API)
+    received_at = models.DateTimeField(auto_now_add=True)
+    # Set by the monthly run: the invoice line that billed this record (null: not billed yet).
+    invoice_line = models.ForeignKey(
+        InvoiceLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_records"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"], name="usage_key_unique_per_tenant"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0), name="usage_quantity_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(window_end__gte=F("window_start")), name="usage_window_ordered"
+            ),
+        ]
+        indexes = [
+            # The monthly run's aggregate: a tenant's unbilled records up to a date.
+            models.Index(
+                fields=["tenant", "window_start"],
+                condition=Q(invoice_line__isnull=True),
+                name="usage_unbilled",
+            ),
+            models.Index(fields=["tenant", "meter", "window_start"], name="usage_tenant_meter"),
+            models.Index(fields=["invoice_line"], name="usage_invoice_line"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter.code} {self.quantity} for {self.resource_id}"
+
+
+class IngestToken(models.Model):
+    """A bearer token for one source of usage records; only its SHA-256 is kept."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)  # shown to admins to tell tokens apart
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Pricing(models.Model):
+    """How a meter is priced: per unit, graduated tiers or volume tiers, after a free allowance.
+
+    ``tiers`` is a list of {"up_to": "1000" or null, "unit_price": "1.20"}: graduated prices each
+    unit at the price of the tier it falls in; volume prices every unit at the tier the total
+    reaches. Prices are rupees per unit.
+    """
+
+    class Model(models.TextChoices):
+        PER_UNIT = "per_unit", "Per unit"
+        GRADUATED = "graduated", "Graduated tiers"
+        VOLUME = "volume", "Volume tiers"
+
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="+")
+    dimension_value = models.CharField(max_length=60, blank=True)  # "" prices every value
+    model = models.CharField(max_length=10, choices=Model.choices, default=Model.PER_UNIT)
+    unit_price = precise_field(default=Decimal("0"))
+    tiers = models.JSONField(default=list, blank=True)
+    included_quantity = precise_field(default=Decimal("0"))
+
+    class Meta:
+        abstract = True
+
+
+class Plan(models.Model):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    currency = models.CharField(max_length=3, default="INR")
+    monthly_fee = amount_field()  # rupees per month, prorated by day
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=DEFAULT_GST_RATE)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanPrice(Pricing):
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="prices")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "meter", "dimension_value"], name="plan_price_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan}: {self.meter}"
+
+
+class PriceOverride(Pricing):
+    """A tenant's own price for a meter, in place of its plan's."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="price_overrides")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "meter", "dimension_value"], name="price_override_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant}: {self.meter}"
+
+
+class Subscription(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True)  # the last day billed; null: ongoing
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=F("starts_on")),
+                name="subscription_dates_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} on {self.plan} from {self.starts_on}"
+
+
+class OneTimeCharge(models.Model):
+    """Hardware, installation, add-ons: billed on the tenant's next invoice."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="one_time_charges")
+    description = models.CharField(max_length=300)
+    sac_code = models.CharField("SAC/HSN", max_length=8, default=DEFAULT_SAC)
+    quantity = precise_field(default=Decimal("1"))
+    unit = models.CharField(max_length=30, default="unit")
+    unit_price = precise_field()  # rupees per unit
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=DEFAULT_GST_RATE)
+    invoice_line = models.OneToOneField(
+        InvoiceLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.description

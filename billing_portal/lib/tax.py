@@ -139,6 +139,9 @@ def compute(
     sgst = sum((t.sgst for t in taxed), ZERO)
     igst = sum((t.igst for t in taxed), ZERO)
     grand = taxable_value + cgst + sgst + igst
+    if grand < 0:
+        # A credit taxed at a higher rate than the charges it offsets can turn the total negative.
+        raise TaxError("Adjustments make the invoice negative: issue a credit note instead.")
     total = rupee_round(grand).quantize(Decimal("0.01"))
     return Totals(
         lines=tuple(taxed),
