@@ -136,7 +136,11 @@ def invoice_lock(invoice_id: int) -> Invoice:
     """The invoice row, locked until the surrounding transaction ends."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("invoice_lock needs a transaction")
-    return Invoice.objects.select_for_update().select_related("tenant").get(pk=invoice_id)
+    # of=("self",): lock the invoice only, not its tenant's row (joined by select_related), so
+    # one tenant's invoices can be worked on at once and the tenant's profile stays editable.
+    return (
+        Invoice.objects.select_for_update(of=("self",)).select_related("tenant").get(pk=invoice_id)
+    )
 
 
 def invoice_event(

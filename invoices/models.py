@@ -60,6 +60,8 @@ class Invoice(models.Model):
 
     place_of_supply = models.CharField(max_length=2, choices=STATE_CHOICES, blank=True)
     state_tax_name = models.CharField(max_length=5, default="SGST")  # SGST or UTGST
+    # Supplier's state == place of supply: CGST + SGST/UTGST; otherwise IGST (even at 0%).
+    intra_state = models.BooleanField(default=False)
     # Copies taken at finalization, so a later profile change never alters an issued invoice.
     supplier = models.JSONField(default=dict, blank=True)
     customer = models.JSONField(default=dict, blank=True)
@@ -141,10 +143,6 @@ class Invoice(models.Model):
     @property
     def place_of_supply_name(self) -> str:
         return state_name(self.place_of_supply)
-
-    @property
-    def is_intra_state(self) -> bool:
-        return self.cgst != 0 or self.sgst != 0
 
     @property
     def refundable(self) -> Decimal:

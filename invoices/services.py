@@ -162,6 +162,7 @@ def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) ->
     )
     invoice.place_of_supply = place
     invoice.state_tax_name = totals.state_tax_name
+    invoice.intra_state = totals.intra_state
     invoice.subtotal = totals.subtotal
     invoice.discount = totals.discount
     invoice.taxable_value = totals.taxable_value

@@ -78,7 +78,10 @@ def refund_record(
     """A refund made outside the gateway, against one captured payment."""
     invoice = invoice_lock(invoice.pk)
     check_action(invoice, actor, "refund")
-    payment = Payment.objects.select_for_update().get(pk=payment.pk, invoice=invoice)
+    locked = Payment.objects.select_for_update().filter(pk=payment.pk, invoice=invoice).first()
+    if locked is None:
+        raise InvoiceActionError("That payment was not made against this invoice.")
+    payment = locked
     amount = money_round(amount)
     if payment.status != Payment.Status.CAPTURED:
         raise InvoiceActionError("Only a captured payment can be refunded.")

@@ -16,6 +16,13 @@ class IdentifierField(forms.CharField):
     def to_python(self, value: Any) -> str:
         return str(super().to_python(value)).replace(" ", "").upper()
 
+    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
+        attrs = super().widget_attrs(widget)
+        if self.max_length:
+            # Room for a pasted "27 AAACA 7412M 1ZN": the length is checked without spaces.
+            attrs["maxlength"] = str(self.max_length + 6)
+        return attrs
+
 
 class ProfileForm(forms.ModelForm):
     """Identifiers are normalised; a GSTIN must belong to the state chosen as place of supply."""

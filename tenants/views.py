@@ -1,3 +1,5 @@
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -251,13 +253,14 @@ def tenant_switch(request: AuthedRequest) -> HttpResponse:
     request.session[ACTIVE_TENANT_SESSION_KEY] = membership.tenant_id
     messages.info(request, f"Now showing {membership.tenant.display_name}.")
     next_url = request.POST.get("next", "")
-    if (
-        not url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        )
-        or "/tenants/" in next_url
-    ):
-        # A page of the previous organisation would 404 in the new one: go home instead.
+    if "/billing-profile/" in next_url:
+        # The same page, for the organisation now chosen.
+        return redirect("tenants:billing_profile", tenant_id=membership.tenant_id)
+    safe = url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    # A page of one of the previous organisation's objects would 404 in the new one.
+    if not safe or re.search(r"/\d+/", next_url):
         next_url = reverse("home")
     return redirect(next_url)
 

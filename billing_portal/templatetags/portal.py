@@ -1,5 +1,6 @@
 """Template filters and tags every page uses (registered as builtins in settings)."""
 
+import datetime
 from decimal import Decimal
 
 from django import template
@@ -82,3 +83,15 @@ def split(value: str) -> list[str]:
 @register.filter
 def field_named(form: object, name: str) -> object:
     return form[name]  # type: ignore[index]
+
+
+@register.filter
+def period_label(invoice: object) -> str:
+    """'Oct 2026' for a whole month, '11 Oct – 31 Oct 2026' otherwise, '—' for none."""
+    start, end = getattr(invoice, "period_start", None), getattr(invoice, "period_end", None)
+    if start is None or end is None:
+        return "—"
+    next_day = end + datetime.timedelta(days=1)
+    if start.day == 1 and next_day.day == 1 and (start.year, start.month) == (end.year, end.month):
+        return start.strftime("%b %Y")
+    return f"{start:%d %b} – {end:%d %b %Y}"

@@ -1,25 +1,21 @@
 """Browser journeys: Debian's Chromium driven by Playwright against pytest-django's live server.
 
-Every test gets a fresh browser context (no cookies carried over) on a browser shared by the
-session, and the demo data loaded by ``seed_demo``. A page that logs a Content-Security-Policy
-violation or throws an uncaught script error fails the test that opened it.
+Every test gets a fresh browser context (no cookies carried over) on one Chromium shared by the
+journeys, and a fresh copy of the demo data that ``seed_demo`` loads. A page that logs a
+Content-Security-Policy violation or throws an uncaught script error fails its test.
 """
 
-import importlib
-import os
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
-
-# Playwright's sync API runs an asyncio loop in this thread, and Django refuses ORM calls from a
-# thread with a running loop unless told it is safe (it is: nothing here is concurrent).
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright  # noqa: E402
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.test import override_settings
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -33,6 +29,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DEMO_PASSWORD = "demo"  # seed_demo's documented password
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Fail fast: a journey that waits 30 s for a missing element only slows the run down.
 expect.set_options(timeout=5_000)
@@ -47,39 +44,55 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 
-# Frozen group -> permissions table of the migration that creates the staff roles.
-_staff_groups_migration = importlib.import_module("tenants.migrations.0002_staff_groups")
 
+@pytest.fixture(scope="package", autouse=True)
+def _leave_the_database_as_migrated(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Put back what the migrations wrote once the journeys are done.
 
-def ensure_staff_groups() -> None:
-    """Recreate the staff groups the data migration made.
-
-    A live-server test runs on ``transactional_db``, whose teardown empties every table; the
-    post-migrate signal brings back content types and permissions but not the groups, which only
-    the migration creates. Without this, the second journey (and any later transactional test)
-    finds no "Billing admin" group.
+    A live-server test runs on ``transactional_db``, whose teardown empties every table (with
+    serialized rollback it does not even recreate content types and permissions). The staff
+    groups and their permissions exist only because data migrations made them: tests that run
+    after the journeys would find no "Billing admin" group. Each journey gets the migrated rows
+    back when it starts (serialized rollback, see ``page``); this puts them back after the last.
     """
-    for name, perms in _staff_groups_migration.GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_staff_groups(django_db_setup, django_db_blocker) -> Iterator[None]:
-    # Torn down after the module's last test has been flushed: leave the test database as the
-    # migrations made it for whichever tests run next.
     yield
     with django_db_blocker.unblock():
-        ensure_staff_groups()
+        for connection in connections.all():
+            serialized = getattr(connection, "_test_serialized_contents", None)
+            if serialized:
+                connection.creation.deserialize_db_from_string(serialized)
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # The real hasher spends half a second per sign-in by design; the journeys sign in dozens
+    # of times. The form, the backend and the lockout run exactly as they do in production.
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
+
+
+@pytest.fixture(scope="package")
+def browser(django_db_setup) -> Iterator[Browser]:
+    """One Chromium for the journeys, closed when they are done.
+
+    Package scope, not session: while Playwright's sync API is open, this thread has a running
+    asyncio loop, so ``asyncio.run`` and ``async_to_sync`` in tests that run later would fail.
+
+    The running loop also makes Django (asgiref's thread-critical Local) hand this thread a new
+    connection object, which lacks the snapshot of the migrated rows that the test-database
+    setup stored on the first one; serialized rollback would then silently restore nothing.
+    The snapshot is carried over to the connections the journeys use.
+    """
+    snapshots = {
+        connection.alias: getattr(connection, "_test_serialized_contents", None)
+        for connection in connections.all()
+    }
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        # Django refuses ORM calls from a thread with a running loop unless told it is safe
+        # (it is: the journeys and their fixtures do nothing concurrently). Only while it runs.
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        for alias, snapshot in snapshots.items():
+            if snapshot is not None:
+                connections[alias]._test_serialized_contents = snapshot
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
@@ -98,10 +111,6 @@ class ConsoleLog:
         self.messages.append(f"[{message.type}] {message.text} ({message.location.get('url')})")
 
     @property
-    def errors(self) -> list[str]:
-        return [m for m in self.messages if m.startswith("[error]")]
-
-    @property
     def csp_violations(self) -> list[str]:
         return [
             m
@@ -116,7 +125,11 @@ def console_log() -> ConsoleLog:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server, console_log: ConsoleLog) -> Iterator[Page]:
+def page(
+    browser: Browser, live_server, django_db_serialized_rollback, console_log: ConsoleLog
+) -> Iterator[Page]:
+    # Serialized rollback: each journey starts from the rows the data migrations wrote (staff
+    # groups and their permissions), not from an empty database.
     context = browser.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 860}, locale="en-GB"
     )
@@ -138,7 +151,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     page, log = funcargs.get("page"), funcargs.get("console_log")
     if page is not None and log is not None:
         if not page.is_closed():
-            page.evaluate("0")  # a round trip delivers console events still on their way
+            with contextlib.suppress(PlaywrightError):
+                page.evaluate("0")  # a round trip delivers console events still on their way
         assert not log.csp_violations, "The page broke its Content-Security-Policy:\n" + (
             "\n".join(log.csp_violations)
         )
@@ -146,16 +160,53 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
+@pytest.fixture(scope="package")
+def _demo_snapshot(django_db_setup, django_db_blocker, browser) -> str | None:
+    """``seed_demo`` run once, serialized; None where the test database has no snapshot.
+
+    Seeding takes a second or two (it issues, pays and emails invoices through the services);
+    loading its serialized result takes a fifth of that, and each journey needs a fresh copy.
+    (It needs ``browser``: the snapshot is taken on the connection the journeys use.)
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    migrated = getattr(connection, "_test_serialized_contents", None)
+    if migrated is None:
+        return None
+    with (
+        django_db_blocker.unblock(),
+        override_settings(
+            PASSWORD_HASHERS=FAST_PASSWORD_HASHERS,
+            CELERY_TASK_ALWAYS_EAGER=True,  # as tests/conftest.py has it for every test
+        ),
+    ):
+        call_command("seed_demo", verbosity=0)
+        snapshot = connection.creation.serialize_db_to_string()
+        # Back to the migrated rows only, as the tests before the journeys left it.
+        # Keep the sequences past the snapshot's ids (flush resets them unless told not to).
+        call_command(
+            "flush",
+            interactive=False,
+            verbosity=0,
+            inhibit_post_migrate=True,
+            reset_sequences=False,
+        )
+        connection.creation.deserialize_db_from_string(migrated)
+    return snapshot
+
+
 @pytest.fixture
-def demo(transactional_db) -> None:
-    """The demo data: provider, seven tenants and the five demo logins (password "demo")."""
-    ensure_staff_groups()
-    call_command("seed_demo", verbosity=0)
+def demo(transactional_db, django_db_serialized_rollback, _demo_snapshot) -> None:
+    """The demo data loaded by ``make demo`` (demo logins have the password "demo")."""
+    if _demo_snapshot is None:
+        call_command("seed_demo", verbosity=0)
+    else:
+        connections[DEFAULT_DB_ALIAS].creation.deserialize_db_from_string(_demo_snapshot)
 
 
 def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD) -> None:
     """Fill in and submit the sign-in form (without checking where it leads)."""
-    page.goto("/accounts/login/")
+    if not page.url.endswith("/accounts/login/"):
+        page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
