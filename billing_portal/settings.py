@@ -163,6 +163,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # The static beat schedule: each later capability adds its jobs here (docs/operations.md).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flush-email-outbox": {"task": "invoices.tasks.flush_outbox", "schedule": 5 * 60},
+    "monthly-invoice-run": {
+        "task": "invoices.tasks.generate_monthly_invoices",
+        "schedule": crontab(day_of_month=1, hour=2, minute=0),  # the previous month's drafts
+    },
     "daily-overdue-sweep": {
         "task": "invoices.tasks.daily_sweep",
         "schedule": crontab(hour=6, minute=30),  # Asia/Kolkata, before the working day

@@ -168,7 +168,8 @@ class InvoiceLine(models.Model):
     quantity = precise_field(default=Decimal("1"))
     unit = models.CharField(max_length=30, default="unit")
     unit_price = precise_field(default=Decimal("0"))  # rupees per unit
-    amount = amount_field()  # rupees: quantity x unit price, to the paisa
+    amount = amount_field()  # rupees: quantity x unit price, or as rated (tiers, proration)
+    pricing_detail = models.CharField(max_length=300, blank=True)  # "1000 × ₹1.2 + 200 × ₹1"
     discount = amount_field()  # rupees: this line's share of the invoice discount
     taxable_value = amount_field()
     tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=DEFAULT_GST_RATE)  # %

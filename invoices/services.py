@@ -36,6 +36,10 @@ ZERO = Decimal("0.00")
 MAX_NUMBER_LENGTH = 16  # CGST Rule 46(b)
 
 
+class DuplicatePeriodError(InvoiceActionError):
+    """The tenant has a live subscription invoice for this period already."""
+
+
 @dataclass(frozen=True)
 class LineData:
     description: str
@@ -49,10 +53,14 @@ class LineData:
     resource_name: str = ""
     period_start: datetime.date | None = None
     period_end: datetime.date | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    # A rated amount (tiers, proration) that is not quantity x unit price, and how it was reached.
+    priced_amount: Decimal | None = None
+    pricing_detail: str = ""
 
     @property
     def amount(self) -> Decimal:
+        if self.priced_amount is not None:
+            return money_round(self.priced_amount)
         return money_round(self.quantity * self.unit_price)
 
 
@@ -143,7 +151,8 @@ def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) ->
     place = invoice.tenant.state
     lines = list(invoice.lines.all())
     for line in lines:
-        line.amount = money_round(line.quantity * line.unit_price)
+        if not line.pricing_detail:  # a rated line keeps the amount its pricing gave
+            line.amount = money_round(line.quantity * line.unit_price)
     try:
         totals = tax.compute(
             [tax.LineIn(line.amount, line.tax_rate) for line in lines],
@@ -197,6 +206,7 @@ def _replace_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
             unit=line.unit,
             unit_price=line.unit_price,
             amount=line.amount,
+            pricing_detail=line.pricing_detail[:300],
             tax_rate=line.tax_rate,
         )
         for index, line in enumerate(lines)
@@ -235,7 +245,7 @@ def invoice_create(
             currency=tenant.currency,
         )
     except IntegrityError as error:
-        raise InvoiceActionError(
+        raise DuplicatePeriodError(
             f"{tenant.display_name} already has an invoice for this period."
         ) from error
     _replace_lines(invoice, lines)
@@ -408,9 +418,37 @@ def invoice_void(*, invoice: Invoice, actor: User, reason: str) -> Invoice:
 
 @transaction.atomic
 def invoice_regenerate(*, invoice: Invoice, actor: User, reason: str) -> Invoice:
-    """Void an invoice and start a new draft for the same period with the same lines."""
+    """Void an invoice and start a new draft for the same period.
+
+    A subscription invoice is built again from its period's usage and charges (so corrected
+    usage or prices are picked up); a one-time invoice gets the same lines.
+    """
     invoice = invoice_lock(invoice.pk)
     check_action(invoice, actor, "regenerate")
+    if invoice.kind == Invoice.Kind.SUBSCRIPTION and invoice.period_start and invoice.period_end:
+        from invoices import generation
+
+        _void_locked(invoice, actor, reason)
+        generation.release_billed_usage(invoice)
+        period = generation.Period(invoice.period_start, invoice.period_end)
+        rebuilt = generation.generate_invoice(tenant=invoice.tenant, period=period)
+        if rebuilt is None:
+            raise InvoiceActionError("Nothing is left to bill for this period: it stays voided.")
+        rebuilt.regenerated_from = invoice
+        rebuilt.save(update_fields=["regenerated_from"])
+        invoice_event(
+            invoice=invoice,
+            type="regenerated",
+            actor=actor,
+            note=f"Replaced by draft #{rebuilt.pk}",
+        )
+        invoice_event(
+            invoice=rebuilt,
+            type="regenerated",
+            actor=actor,
+            note=f"Replaces {invoice.display_number}",
+        )
+        return rebuilt
     _void_locked(invoice, actor, reason)
     lines = [
         LineData(
@@ -425,6 +463,8 @@ def invoice_regenerate(*, invoice: Invoice, actor: User, reason: str) -> Invoice
             resource_name=line.resource_name,
             period_start=line.period_start,
             period_end=line.period_end,
+            priced_amount=line.amount if line.pricing_detail else None,
+            pricing_detail=line.pricing_detail,
         )
         for line in invoice.lines.all()
     ]

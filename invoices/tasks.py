@@ -84,3 +84,40 @@ def daily_sweep() -> dict[str, object]:
         "reminders": result.reminders,
         "suspended": result.suspended,
     }
+
+
+RUN_CHUNK = 200  # tenants per task: small enough to retry cheaply, large enough to be efficient
+
+
+@shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=25 * 60)
+def generate_invoices_chunk(period: str, tenant_ids: list[int], cutoff: str) -> dict[str, object]:
+    """Drafts for one chunk of tenants. Redelivered or run twice, it creates nothing twice."""
+    from invoices import generation
+
+    result = generation.generate_for_tenants(
+        tenant_ids,
+        generation.Period.month(period),
+        cutoff=datetime.datetime.fromisoformat(cutoff),
+    )
+    return {"created": result.created, "skipped": result.skipped, "failed": result.failed}
+
+
+@shared_task
+def generate_monthly_invoices(period: str | None = None) -> int:
+    """Beat, on the 1st (Asia/Kolkata): fan the previous month's run out in chunks of tenants."""
+    from invoices import generation
+    from tenants.models import Tenant
+
+    month = (
+        generation.Period.month(period)
+        if period
+        else generation.Period.previous_month(timezone.localdate())
+    )
+    label = f"{month.start:%Y-%m}"
+    # One cutoff for the whole run: every chunk bills exactly the records received before it.
+    cutoff = timezone.now().isoformat()
+    ids = list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), RUN_CHUNK):
+        generate_invoices_chunk.delay(label, ids[start : start + RUN_CHUNK], cutoff)
+    log.info("monthly run %s: %s tenants in %s chunks", label, len(ids), -(-len(ids) // RUN_CHUNK))
+    return len(ids)

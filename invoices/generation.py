@@ -1,0 +1,301 @@
+"""The monthly run: one draft subscription invoice per tenant and period, from SQL aggregates.
+
+For each tenant: the prorated plan fee of every subscription that covers part of the period; one
+line per meter (and per dimension value, e.g. GPU type) and per month of usage, from a single
+GROUP BY over the tenant's unbilled records; and its unbilled one-time charges. Each record and
+charge is then linked to the line that billed it.
+
+Why it is safe to run twice, or twice at once: the invoice row is created first, and a unique
+constraint (one live subscription invoice per tenant and period) makes the second creator fail
+and skip. Records are picked by ``received_at <= cutoff`` in both the aggregate and the linking
+UPDATE, so a record that arrives while the run is working is neither counted nor linked: it waits
+for the next invoice. Usage of an earlier month that arrived after its own invoice was made is
+billed here, on a line naming its month.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from billing_portal.lib.money import money_round
+from invoices import services
+from invoices.models import Invoice, InvoiceLine
+from tenants.models import Tenant
+from usage.models import Meter, OneTimeCharge, PlanPrice, PriceOverride, Subscription, UsageRecord
+from usage.rating import Price, parse_tiers, prorate, rate
+
+log = logging.getLogger(__name__)
+IST = ZoneInfo("Asia/Kolkata")
+K = InvoiceLine.Kind
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime.date
+    end: datetime.date  # inclusive
+
+    @classmethod
+    def month(cls, text: str) -> "Period":
+        """'2026-10' -> 1 Oct 2026 to 31 Oct 2026."""
+        try:
+            year, month = (int(part) for part in text.split("-"))
+            start = datetime.date(year, month, 1)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a month like 2026-10.") from None
+        return cls(start, _next_month(start) - datetime.timedelta(days=1))
+
+    @classmethod
+    def previous_month(cls, today: datetime.date) -> "Period":
+        start = _next_month(today.replace(day=1), -1)
+        return cls(start, today.replace(day=1) - datetime.timedelta(days=1))
+
+    @property
+    def end_moment(self) -> datetime.datetime:
+        """The first instant after the period, in India's time."""
+        return datetime.datetime.combine(
+            self.end + datetime.timedelta(days=1), datetime.time(), IST
+        )
+
+    def __str__(self) -> str:
+        return f"{self.start:%b %Y}"
+
+
+def _next_month(day: datetime.date, step: int = 1) -> datetime.date:
+    index = day.year * 12 + day.month - 1 + step
+    return datetime.date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass
+class TenantPlan:
+    """What prices a tenant's usage: overrides first, then its plan's prices."""
+
+    prices: dict[tuple[int, str], Price] = field(default_factory=dict)
+
+    def price_for(self, meter_id: int, dimension: str) -> Price | None:
+        return self.prices.get((meter_id, dimension)) or self.prices.get((meter_id, ""))
+
+
+def _price(row: PlanPrice | PriceOverride) -> Price:
+    return Price(
+        model=row.model,
+        unit_price=row.unit_price,
+        tiers=parse_tiers(row.tiers) if row.tiers else (),
+        included=row.included_quantity,
+    )
+
+
+def _pricing(tenant: Tenant, subscriptions: list[Subscription]) -> TenantPlan:
+    plan = TenantPlan()
+    # The plan in force at the end of the period prices its usage.
+    if subscriptions:
+        current = max(subscriptions, key=lambda s: s.starts_on)
+        for row in PlanPrice.objects.filter(plan_id=current.plan_id):
+            plan.prices[(row.meter_id, row.dimension_value)] = _price(row)
+    for override in PriceOverride.objects.filter(tenant=tenant):
+        plan.prices[(override.meter_id, override.dimension_value)] = _price(override)
+    return plan
+
+
+@dataclass
+class Draft:
+    """What the run would put on a tenant's invoice (also what --dry-run prints)."""
+
+    tenant: Tenant
+    lines: list[services.LineData] = field(default_factory=list)
+    # (line index, meter id, dimension, month start) of each usage line, to link its records.
+    usage_groups: list[tuple[int, int, str, datetime.datetime]] = field(default_factory=list)
+    charges: list[tuple[int, OneTimeCharge]] = field(default_factory=list)
+    records: int = 0
+
+    @property
+    def subtotal(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal("0"))
+
+
+def build_draft(tenant: Tenant, period: Period, *, cutoff: datetime.datetime) -> Draft:
+    draft = Draft(tenant)
+    subscriptions = list(
+        Subscription.objects.filter(tenant=tenant, starts_on__lte=period.end)
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=period.start))
+        .select_related("plan")
+    )
+    for sub in subscriptions:
+        amount, days, days_in_period = prorate(
+            sub.plan.monthly_fee,
+            period_start=period.start,
+            period_end=period.end,
+            active_from=sub.starts_on,
+            active_to=sub.ends_on,
+        )
+        if amount <= 0:
+            continue
+        partial = days != days_in_period
+        draft.lines.append(
+            services.LineData(
+                description=f"{sub.plan.name} plan - monthly fee"
+                + (f" ({days} of {days_in_period} days)" if partial else ""),
+                quantity=Decimal(days) / Decimal(days_in_period) if partial else Decimal("1"),
+                unit_price=sub.plan.monthly_fee,
+                kind=K.RECURRING,
+                unit="month",
+                tax_rate=sub.plan.tax_rate,
+                period_start=max(period.start, sub.starts_on),
+                period_end=min(period.end, sub.ends_on) if sub.ends_on else period.end,
+                priced_amount=amount,
+                pricing_detail=f"₹{sub.plan.monthly_fee} × {days}/{days_in_period} days"
+                if partial
+                else "",
+            )
+        )
+
+    pricing = _pricing(tenant, subscriptions)
+    meters = {m.pk: m for m in Meter.objects.all()}
+    groups = (
+        UsageRecord.objects.filter(
+            tenant=tenant,
+            invoice_line__isnull=True,
+            window_start__lt=period.end_moment,
+            received_at__lte=cutoff,
+        )
+        .annotate(month=TruncMonth("window_start", tzinfo=IST))
+        .values("meter_id", "dimension_value", "month")
+        .annotate(quantity=Sum("quantity"), records=Count("id"))
+        .order_by("month", "meter_id", "dimension_value")
+    )
+    for group in groups:
+        meter = meters[group["meter_id"]]
+        dimension = group["dimension_value"]
+        month: datetime.datetime = group["month"]
+        price = pricing.price_for(meter.pk, dimension)
+        if price is None:
+            log.warning(
+                "tenant %s: no price for %s %s; left unbilled", tenant.pk, meter.code, dimension
+            )
+            continue
+        rated = rate(price, group["quantity"])
+        month_start = month.astimezone(IST).date()
+        late = month_start < period.start
+        name = meter.name + (f" - {dimension}" if dimension else "")
+        if late:
+            name += f" (usage of {month_start:%b %Y}, received late)"
+        draft.usage_groups.append((len(draft.lines), meter.pk, dimension, month))
+        draft.records += group["records"]
+        draft.lines.append(
+            services.LineData(
+                description=name,
+                quantity=rated.quantity,
+                unit_price=rated.average_unit_price,
+                kind=K.USAGE,
+                unit=meter.unit,
+                sac_code=meter.sac_code,
+                resource_type=meter.category,
+                period_start=month_start,
+                period_end=min(_next_month(month_start) - datetime.timedelta(days=1), period.end),
+                priced_amount=rated.amount,
+                pricing_detail=rated.detail,
+            )
+        )
+
+    for charge in OneTimeCharge.objects.filter(
+        tenant=tenant, invoice_line__isnull=True, created_at__lte=cutoff
+    ).order_by("created_at"):
+        draft.charges.append((len(draft.lines), charge))
+        draft.lines.append(
+            services.LineData(
+                description=charge.description,
+                quantity=charge.quantity,
+                unit_price=charge.unit_price,
+                kind=K.ONE_TIME,
+                unit=charge.unit,
+                sac_code=charge.sac_code,
+                tax_rate=charge.tax_rate,
+            )
+        )
+    return draft
+
+
+def generate_invoice(
+    *, tenant: Tenant, period: Period, cutoff: datetime.datetime | None = None
+) -> Invoice | None:
+    """The tenant's draft for the period, or None when it exists already or has nothing to bill."""
+    cutoff = cutoff or timezone.now()
+    with transaction.atomic():
+        draft = build_draft(tenant, period, cutoff=cutoff)
+        if not draft.lines or money_round(draft.subtotal) <= 0:
+            return None
+        try:
+            invoice = services.invoice_create(
+                tenant=tenant,
+                lines=draft.lines,
+                actor=None,
+                kind=Invoice.Kind.SUBSCRIPTION,
+                period_start=period.start,
+                period_end=period.end,
+            )
+        except services.DuplicatePeriodError:
+            return None  # the unique constraint: this tenant's invoice for the period exists
+        lines = list(invoice.lines.order_by("position"))
+        for index, meter_id, dimension, month in draft.usage_groups:
+            month_end = datetime.datetime.combine(
+                _next_month(month.astimezone(IST).date()), datetime.time(), IST
+            )
+            UsageRecord.objects.filter(
+                tenant=tenant,
+                invoice_line__isnull=True,
+                meter_id=meter_id,
+                dimension_value=dimension,
+                window_start__gte=month,
+                window_start__lt=min(month_end, period.end_moment),
+                received_at__lte=cutoff,
+            ).update(invoice_line=lines[index])
+        for index, charge in draft.charges:
+            OneTimeCharge.objects.filter(pk=charge.pk, invoice_line__isnull=True).update(
+                invoice_line=lines[index]
+            )
+        log.info(
+            "invoice draft %s for %s, %s: %s records", invoice.pk, tenant, period, draft.records
+        )
+        return invoice
+
+
+def release_billed_usage(invoice: Invoice) -> None:
+    """Unlink a voided invoice's records and charges, so a regenerated invoice bills them."""
+    UsageRecord.objects.filter(invoice_line__invoice=invoice).update(invoice_line=None)
+    OneTimeCharge.objects.filter(invoice_line__invoice=invoice).update(invoice_line=None)
+
+
+@dataclass
+class RunResult:
+    created: int = 0
+    skipped: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def generate_for_tenants(
+    tenant_ids: list[int], period: Period, *, cutoff: datetime.datetime | None = None
+) -> RunResult:
+    """Each tenant in its own transaction: one failure does not hold back the others."""
+    result = RunResult()
+    for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("pk"):
+        try:
+            invoice = generate_invoice(tenant=tenant, period=period, cutoff=cutoff)
+        except IntegrityError as error:
+            result.skipped += 1
+            log.info("tenant %s %s: created by a concurrent run (%s)", tenant.pk, period, error)
+            continue
+        except Exception as error:
+            log.exception("tenant %s %s: generation failed", tenant.pk, period)
+            result.failed.append((tenant.pk, str(error)))
+            continue
+        if invoice is None:
+            result.skipped += 1
+        else:
+            result.created += 1
+    return result

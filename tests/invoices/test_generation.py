@@ -1,0 +1,239 @@
+"""The monthly run: drafts from SQL aggregates, idempotent, late usage on the next invoice."""
+
+import datetime
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from invoices import generation, services
+from invoices.models import Invoice
+from usage.models import (
+    Meter,
+    OneTimeCharge,
+    Plan,
+    PlanPrice,
+    PriceOverride,
+    Subscription,
+    UsageRecord,
+)
+
+D = Decimal
+OCT = generation.Period.month("2026-10")
+IST = generation.IST
+
+
+@pytest.fixture
+def plan(db):
+    plan = Plan.objects.create(code="standard", name="Standard", monthly_fee=D("25000"))
+    meters = {m.code: m for m in Meter.objects.all()}
+    PlanPrice.objects.create(plan=plan, meter=meters["vcpu_hours"], unit_price=D("1.20"))
+    PlanPrice.objects.create(
+        plan=plan,
+        meter=meters["egress_gb"],
+        model="graduated",
+        tiers=[{"up_to": "1000", "unit_price": "4.50"}, {"up_to": None, "unit_price": "3.00"}],
+        included_quantity=D("100"),
+    )
+    PlanPrice.objects.create(
+        plan=plan, meter=meters["gpu_hours"], dimension_value="A100", unit_price=D("180")
+    )
+    PlanPrice.objects.create(plan=plan, meter=meters["gpu_hours"], unit_price=D("90"))
+    return plan
+
+
+@pytest.fixture
+def subscribed(acme, plan, provider):
+    Subscription.objects.create(tenant=acme, plan=plan, starts_on=datetime.date(2026, 1, 1))
+    return acme
+
+
+def use(tenant, meter, quantity, day, key, dimension=""):
+    start = datetime.datetime(2026, day[0], day[1], 10, tzinfo=IST)
+    return UsageRecord.objects.create(
+        tenant=tenant,
+        meter=Meter.objects.get(code=meter),
+        resource_id="vm-1",
+        quantity=D(quantity),
+        window_start=start,
+        window_end=start + datetime.timedelta(hours=1),
+        idempotency_key=key,
+        dimension_value=dimension,
+    )
+
+
+def lines_of(invoice):
+    return {line.description: line.amount for line in invoice.lines.all()}
+
+
+def test_a_month_of_usage_becomes_one_priced_draft(subscribed):
+    use(subscribed, "vcpu_hours", "600", (10, 3), "a")
+    use(subscribed, "vcpu_hours", "400", (10, 20), "b")
+    use(subscribed, "egress_gb", "1600", (10, 5), "c")
+    use(subscribed, "gpu_hours", "10", (10, 7), "d", "A100")
+    use(subscribed, "gpu_hours", "4", (10, 8), "e", "T4")
+    use(subscribed, "vcpu_hours", "999", (11, 1), "november")  # the next period
+    invoice = generation.generate_invoice(tenant=subscribed, period=OCT)
+    assert (invoice.status, invoice.kind, invoice.period_start) == (
+        "draft",
+        "subscription",
+        OCT.start,
+    )
+    assert lines_of(invoice) == {
+        "Standard plan - monthly fee": D("25000.00"),
+        "vCPU-hours": D("1200.00"),  # 1000 x 1.20
+        "Network egress GB": D("6000.00"),  # 100 free, 1000 x 4.50, 500 x 3.00
+        "GPU-hours - A100": D("1800.00"),
+        "GPU-hours - T4": D("360.00"),  # the meter's general price
+    }
+    egress = invoice.lines.get(description="Network egress GB")
+    assert egress.pricing_detail == "100 included; 1000 × ₹4.5 + 500 × ₹3"
+    assert egress.sac_code == "998315"
+    assert invoice.subtotal == D("34360.00")
+    assert invoice.cgst == invoice.sgst == D("3092.40")  # Maharashtra to Maharashtra, 9% each
+
+
+def test_each_line_links_the_records_that_built_it(subscribed):
+    a = use(subscribed, "vcpu_hours", "600", (10, 3), "a")
+    b = use(subscribed, "vcpu_hours", "400", (10, 20), "b")
+    later = use(subscribed, "vcpu_hours", "5", (11, 2), "later")
+    invoice = generation.generate_invoice(tenant=subscribed, period=OCT)
+    line = invoice.lines.get(description="vCPU-hours")
+    assert set(line.usage_records.values_list("pk", flat=True)) == {a.pk, b.pk}
+    later.refresh_from_db()
+    assert later.invoice_line is None
+
+
+def test_the_run_twice_gives_the_same_invoice(subscribed):
+    use(subscribed, "vcpu_hours", "600", (10, 3), "a")
+    first = generation.generate_invoice(tenant=subscribed, period=OCT)
+    assert generation.generate_invoice(tenant=subscribed, period=OCT) is None
+    assert Invoice.objects.count() == 1
+    assert UsageRecord.objects.filter(invoice_line__invoice=first).count() == 1
+
+
+def test_a_subscription_started_mid_month_is_prorated_by_day(acme, plan, provider):
+    Subscription.objects.create(tenant=acme, plan=plan, starts_on=datetime.date(2026, 10, 11))
+    invoice = generation.generate_invoice(tenant=acme, period=OCT)
+    fee = invoice.lines.get(kind="recurring")
+    assert fee.description == "Standard plan - monthly fee (21 of 31 days)"
+    assert fee.amount == D("16935.48")
+    assert fee.period_start == datetime.date(2026, 10, 11)
+
+
+def test_a_tenants_own_price_overrides_the_plan(subscribed):
+    PriceOverride.objects.create(
+        tenant=subscribed, meter=Meter.objects.get(code="vcpu_hours"), unit_price=D("1.00")
+    )
+    use(subscribed, "vcpu_hours", "1000", (10, 3), "a")
+    invoice = generation.generate_invoice(tenant=subscribed, period=OCT)
+    assert lines_of(invoice)["vCPU-hours"] == D("1000.00")
+
+
+def test_late_usage_is_billed_on_the_next_invoice_on_a_line_naming_its_month(
+    subscribed, billing_admin
+):
+    use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    october = generation.generate_invoice(tenant=subscribed, period=OCT)
+    services.invoice_finalize(invoice=october, actor=billing_admin)
+    late = use(subscribed, "vcpu_hours", "50", (10, 30), "late")  # arrives in November
+    use(subscribed, "vcpu_hours", "10", (11, 4), "nov")
+    november = generation.generate_invoice(
+        tenant=subscribed, period=generation.Period.month("2026-11")
+    )
+    assert lines_of(november)["vCPU-hours (usage of Oct 2026, received late)"] == D("60.00")
+    assert lines_of(november)["vCPU-hours"] == D("12.00")
+    late.refresh_from_db()
+    assert late.invoice_line.invoice == november
+    october.refresh_from_db()
+    assert october.total == D("29642.00")  # 25,120 + 18% rounded: unchanged by the late usage
+
+
+def test_records_received_are_records_billed_plus_records_waiting(subscribed):
+    for i in range(5):
+        use(subscribed, "vcpu_hours", "1", (10, 1 + i), f"oct{i}")
+    for i in range(3):
+        use(subscribed, "vcpu_hours", "1", (11, 1 + i), f"nov{i}")
+    generation.generate_invoice(tenant=subscribed, period=OCT)
+    billed = UsageRecord.objects.filter(invoice_line__isnull=False).count()
+    waiting = UsageRecord.objects.filter(invoice_line__isnull=True).count()
+    assert (billed, waiting, billed + waiting) == (5, 3, UsageRecord.objects.count())
+
+
+def test_a_record_received_after_the_cutoff_waits_for_the_next_run(subscribed):
+    use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    cutoff = timezone.now()
+    arriving = use(subscribed, "vcpu_hours", "7", (10, 4), "mid-run")
+    UsageRecord.objects.filter(pk=arriving.pk).update(
+        received_at=cutoff + datetime.timedelta(seconds=1)
+    )
+    invoice = generation.generate_invoice(tenant=subscribed, period=OCT, cutoff=cutoff)
+    assert lines_of(invoice)["vCPU-hours"] == D("120.00")
+    arriving.refresh_from_db()
+    assert arriving.invoice_line is None
+
+
+def test_one_time_charges_go_on_the_next_invoice_once(subscribed, billing_admin):
+    charge = OneTimeCharge.objects.create(
+        tenant=subscribed, description="Rack installation", sac_code="998713", unit_price=D("18000")
+    )
+    invoice = generation.generate_invoice(tenant=subscribed, period=OCT)
+    charge.refresh_from_db()
+    assert charge.invoice_line.invoice == invoice
+    assert lines_of(invoice)["Rack installation"] == D("18000.00")
+
+
+def test_a_tenant_with_nothing_to_bill_gets_no_invoice(globex, plan, provider):
+    assert generation.generate_invoice(tenant=globex, period=OCT) is None
+    assert not Invoice.objects.exists()
+
+
+def test_regenerating_rebuilds_the_period_from_corrected_usage(subscribed, billing_admin):
+    record = use(subscribed, "vcpu_hours", "1000", (10, 3), "a")
+    invoice = generation.generate_invoice(tenant=subscribed, period=OCT)
+    services.invoice_finalize(invoice=invoice, actor=billing_admin)
+    UsageRecord.objects.filter(pk=record.pk).update(quantity=D("100"))  # corrected at source
+    draft = services.invoice_regenerate(invoice=invoice, actor=billing_admin, reason="Meter fault")
+    invoice.refresh_from_db()
+    assert invoice.status == "voided"
+    assert lines_of(draft)["vCPU-hours"] == D("120.00")
+    assert draft.regenerated_from == invoice
+    record.refresh_from_db()
+    assert record.invoice_line.invoice == draft
+
+
+def test_the_command_runs_idempotently_and_dry_runs_write_nothing(subscribed):
+    use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    out = StringIO()
+    call_command("generate_invoices", "--period", "2026-10", "--dry-run", stdout=out)
+    assert "Acme Cloud: 2 lines, 1 records" in out.getvalue()
+    assert "nothing written" in out.getvalue()
+    assert not Invoice.objects.exists()
+    call_command("generate_invoices", "--period", "2026-10", stdout=(out := StringIO()))
+    assert "1 drafts created" in out.getvalue()
+    call_command("generate_invoices", "--period", "2026-10", stdout=(out := StringIO()))
+    assert "0 drafts created, 1 skipped" in out.getvalue()
+    assert Invoice.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--period", "2026-13"], "not a month"),
+        (["--period", "2026-10", "--tenant", "999"], "No tenant with id 999"),
+    ],
+)
+def test_the_command_refuses_bad_input(db, args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("generate_invoices", *args)
+
+
+def test_the_beat_task_fans_out_over_chunks(subscribed, globex, settings, monkeypatch):
+    from invoices import tasks
+
+    monkeypatch.setattr(tasks, "RUN_CHUNK", 1)
+    use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    assert tasks.generate_monthly_invoices("2026-10") == 2
+    assert Invoice.objects.filter(tenant=subscribed, period_start=OCT.start).count() == 1
