@@ -433,7 +433,8 @@ def invoice_regenerate(*, invoice: Invoice, actor: User, reason: str) -> Invoice
         period = generation.Period(invoice.period_start, invoice.period_end)
         rebuilt = generation.generate_invoice(tenant=invoice.tenant, period=period)
         if rebuilt is None:
-            raise InvoiceActionError("Nothing is left to bill for this period: it stays voided.")
+            # Lines made by hand, not from usage: carry them over, as for a one-time invoice.
+            return _redraft_with_same_lines(invoice, actor)
         rebuilt.regenerated_from = invoice
         rebuilt.save(update_fields=["regenerated_from"])
         invoice_event(
@@ -450,6 +451,10 @@ def invoice_regenerate(*, invoice: Invoice, actor: User, reason: str) -> Invoice
         )
         return rebuilt
     _void_locked(invoice, actor, reason)
+    return _redraft_with_same_lines(invoice, actor)
+
+
+def _redraft_with_same_lines(invoice: Invoice, actor: User) -> Invoice:
     lines = [
         LineData(
             description=line.description,
