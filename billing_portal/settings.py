@@ -172,10 +172,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(hour=6, minute=30),  # Asia/Kolkata, before the working day
     },
 }
-# Reminders go out this many days before the due date, and a tenant is suspended this many
-# days after an invoice fell overdue (with a final reminder).
+# Reminders: this many days before the due date, on it, then every N days while overdue. A
+# tenant is suspended (and billing admins told) this many days after an invoice fell overdue.
 REMINDER_DAYS_BEFORE_DUE = env_int("REMINDER_DAYS_BEFORE_DUE", 3, minimum=0)
+REMINDER_OVERDUE_EVERY_DAYS = env_int("REMINDER_OVERDUE_EVERY_DAYS", 7, minimum=1)
 OVERDUE_GRACE_DAYS = env_int("OVERDUE_GRACE_DAYS", 15, minimum=1)
+# Monthly drafts stay editable this many days, then are finalized by the daily sweep.
+DRAFT_GRACE_DAYS = env_int("DRAFT_GRACE_DAYS", 3, minimum=0)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -277,6 +277,7 @@ class OutboundEmail(models.Model):
         INVOICE_SENT = "invoice_sent", "Invoice sent"
         REMINDER = "reminder", "Reminder"
         RECEIPT = "receipt", "Payment receipt"
+        ADMIN_NOTICE = "admin_notice", "Notice to billing admins"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

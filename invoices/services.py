@@ -325,7 +325,7 @@ def invoice_finalize(*, invoice: Invoice, actor: User | None) -> Invoice:
     return _finalize_locked(invoice, actor)
 
 
-def _approve_locked(invoice: Invoice, actor: User) -> None:
+def _approve_locked(invoice: Invoice, actor: User | None) -> None:
     invoice.approved_at = timezone.now()
     invoice.approved_by = actor
     invoice.save(update_fields=["approved_at", "approved_by", "updated_at"])
@@ -344,8 +344,10 @@ RECIPIENTS = {"billing": "billing_email", "finance": "finance_email"}
 
 
 @transaction.atomic
-def invoice_send(*, invoice: Invoice, actor: User, recipient: str = "billing") -> Invoice:
-    """Email the invoice to the customer; a draft is finalized and approved on the way."""
+def invoice_send(*, invoice: Invoice, actor: User | None, recipient: str = "billing") -> Invoice:
+    """Email the invoice to the customer; a draft is finalized and approved on the way.
+
+    ``actor`` None: the system (auto-approve of monthly invoices)."""
     invoice = invoice_lock(invoice.pk)
     check_action(invoice, actor, "send")
     address = getattr(invoice.tenant, RECIPIENTS.get(recipient, "billing_email"), "")
@@ -586,12 +588,12 @@ def invoice_apply_refund(
 
 
 @transaction.atomic
-def invoice_mark_overdue(*, invoice: Invoice) -> Invoice | None:
+def invoice_mark_overdue(*, invoice: Invoice, on: datetime.date | None = None) -> Invoice | None:
     """The system's move for an unpaid invoice past its due date (the daily sweep calls it)."""
     invoice = invoice_lock(invoice.pk)
     if invoice.status not in (S.SENT, S.PARTIALLY_PAID) or invoice.due_date is None:
         return None
-    if invoice.due_date >= today() or invoice.balance_due <= 0:
+    if invoice.due_date >= (on or today()) or invoice.balance_due <= 0:
         return None
     return invoice_transition(
         invoice=invoice,
@@ -644,6 +646,7 @@ EMAIL_TEMPLATES: dict[str, str] = {
     OutboundEmail.Kind.INVOICE_SENT: "emails/invoice_sent",
     OutboundEmail.Kind.REMINDER: "emails/invoice_reminder",
     OutboundEmail.Kind.RECEIPT: "emails/payment_receipt",
+    OutboundEmail.Kind.ADMIN_NOTICE: "emails/tenant_suspended",
 }
 
 
@@ -736,14 +739,35 @@ class SweepResult:
     marked_overdue: int = 0
     reminders: int = 0
     suspended: list[str] = field(default_factory=list)
+    finalized: int = 0
+
+
+def reminder_step(invoice: Invoice, day: datetime.date) -> str | None:
+    """The reminder due for an unpaid invoice on ``day``, or None.
+
+    Before the due date, "before-due" (from REMINDER_DAYS_BEFORE_DUE days ahead); on it, "due";
+    after it, "overdue-1" in the first week, "overdue-2" in the second, and so on. A sweep that
+    missed days sends only the step current today: the missed ones are not sent late, and none
+    twice (the outbox is unique per step).
+    """
+    from django.conf import settings
+
+    if invoice.due_date is None:
+        return None
+    days_late = (day - invoice.due_date).days
+    if days_late > 0:
+        return f"overdue-{(days_late - 1) // settings.REMINDER_OVERDUE_EVERY_DAYS + 1}"
+    if days_late == 0:
+        return "due"
+    if -days_late <= settings.REMINDER_DAYS_BEFORE_DUE:
+        return "before-due"
+    return None
 
 
 def overdue_sweep(*, on: datetime.date | None = None) -> SweepResult:
-    """Mark invoices overdue, send the scheduled reminders, suspend tenants past the grace period.
+    """Mark invoices overdue, send the reminder each is due, suspend tenants past the grace period.
 
-    Each reminder has a fixed step ("before-due", "overdue", "final"), so however often the sweep
-    runs, each goes out once. Each invoice is handled in its own transaction: one failure does
-    not hold back the rest.
+    Each invoice is handled in its own transaction: one failure does not hold back the rest.
     """
     from django.conf import settings
 
@@ -751,29 +775,99 @@ def overdue_sweep(*, on: datetime.date | None = None) -> SweepResult:
 
     day = on or today()
     result = SweepResult()
-    notice = datetime.timedelta(days=settings.REMINDER_DAYS_BEFORE_DUE)
     grace = datetime.timedelta(days=settings.OVERDUE_GRACE_DAYS)
-    unpaid = Invoice.objects.filter(balance_due__gt=0)
+    open_statuses = [S.SENT, S.PARTIALLY_PAID, S.OVERDUE]
+    unpaid = Invoice.objects.filter(status__in=open_statuses, balance_due__gt=0)
 
-    for invoice in unpaid.filter(status__in=[S.SENT, S.PARTIALLY_PAID], due_date__lt=day):
-        if invoice_mark_overdue(invoice=invoice) is not None:
+    for invoice in unpaid.filter(due_date__lt=day).exclude(status=S.OVERDUE):
+        if invoice_mark_overdue(invoice=invoice, on=day) is not None:
             result.marked_overdue += 1
-            if invoice_remind(invoice=invoice, actor=None, step="overdue"):
-                result.reminders += 1
-    for invoice in unpaid.filter(status__in=[S.SENT, S.PARTIALLY_PAID], due_date=day + notice):
-        if invoice_remind(invoice=invoice, actor=None, step="before-due"):
+    horizon = day + datetime.timedelta(days=settings.REMINDER_DAYS_BEFORE_DUE)
+    for invoice in unpaid.filter(due_date__lte=horizon).select_related("tenant"):
+        step = reminder_step(invoice, day)
+        if step and invoice_remind(invoice=invoice, actor=None, step=step):
             result.reminders += 1
+
     past_grace = unpaid.filter(status=S.OVERDUE, due_date__lt=day - grace).select_related("tenant")
-    for invoice in past_grace:
-        if invoice_remind(invoice=invoice, actor=None, step="final"):
-            result.reminders += 1
+    for invoice in past_grace.order_by("due_date"):
         tenant = invoice.tenant
-        if tenant.status == Tenant.Status.ACTIVE and tenant.display_name not in result.suspended:
+        if tenant.status != Tenant.Status.ACTIVE or tenant.display_name in result.suspended:
+            continue
+        with transaction.atomic():
             tenant_set_status(
                 tenant=tenant,
                 status=Tenant.Status.SUSPENDED,
-                reason=f"{invoice.number} unpaid {settings.OVERDUE_GRACE_DAYS} days past due",
+                reason=f"{invoice.number} unpaid {settings.OVERDUE_GRACE_DAYS}+ days past due",
                 actor=None,
+                automatic=True,
             )
-            result.suspended.append(tenant.display_name)
+            _notify_admins_of_suspension(invoice)
+        result.suspended.append(tenant.display_name)
+    result.finalized = finalize_due_drafts(on=day)
     return result
+
+
+def _notify_admins_of_suspension(invoice: Invoice) -> None:
+    from tenants.roles import BILLING_ADMIN
+
+    admins = list(
+        User.objects.filter(groups__name=BILLING_ADMIN, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if admins:
+        email_queue(
+            invoice=invoice,
+            kind=OutboundEmail.Kind.ADMIN_NOTICE,
+            step="tenant-suspended",
+            to=admins,
+        )
+
+
+def lift_automatic_suspension(*, tenant: Tenant) -> bool:
+    """After a payment: a tenant the sweep suspended is reactivated once nothing is overdue."""
+    from tenants.services import tenant_set_status
+
+    if not (tenant.status == Tenant.Status.SUSPENDED and tenant.auto_suspended):
+        return False
+    if Invoice.objects.filter(tenant=tenant, status=S.OVERDUE, balance_due__gt=0).exists():
+        return False
+    tenant_set_status(
+        tenant=tenant,
+        status=Tenant.Status.ACTIVE,
+        reason="Overdue invoices paid",
+        actor=None,
+    )
+    return True
+
+
+def finalize_due_drafts(*, on: datetime.date | None = None) -> int:
+    """Monthly drafts older than the grace period are finalized (and approved and sent when the
+    provider turned auto-approve on); each in its own transaction."""
+    from django.conf import settings
+
+    day = on or today()
+    provider = ProviderProfile.objects.filter(pk=1).first()
+    if provider is None:
+        return 0
+    # Counted in calendar days: a draft of 1 Oct with 3 days' grace is finalized on 4 Oct.
+    cutoff = timezone.make_aware(
+        datetime.datetime.combine(
+            day - datetime.timedelta(days=settings.DRAFT_GRACE_DAYS - 1), datetime.time()
+        )
+    )
+    drafts = Invoice.objects.filter(
+        status=S.DRAFT, kind=Invoice.Kind.SUBSCRIPTION, created_at__lt=cutoff
+    )
+    done = 0
+    for invoice in drafts.order_by("created_at"):
+        try:
+            if provider.auto_approve:
+                invoice_send(invoice=invoice, actor=None)
+            else:
+                invoice_finalize(invoice=invoice, actor=None)
+        except InvoiceActionError as error:
+            log.warning("draft %s not finalized: %s", invoice.pk, error)
+            continue
+        done += 1
+    return done

@@ -61,6 +61,7 @@ def payment_record_manual(
         note=f"{label}{f', ref {payment.reference}' if payment.reference else ''}",
         received_on=received_on,
     )
+    invoice_services.lift_automatic_suspension(tenant=invoice.tenant)
     invoice_services.email_queue(
         invoice=invoice,
         kind=OutboundEmail.Kind.RECEIPT,

@@ -95,6 +95,7 @@ class ProviderProfileForm(ProfileForm):
             "bank_ifsc",
             "bank_branch",
             "invoice_number_prefix",
+            "auto_approve",
         ]
 
     def clean(self) -> dict[str, Any]:

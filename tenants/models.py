@@ -62,6 +62,8 @@ class Tenant(Address):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     status_reason = models.CharField(max_length=300, blank=True)
+    # Suspended by the daily sweep (not by a person): paying what is overdue lifts it.
+    auto_suspended = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,6 +157,11 @@ class ProviderProfile(Address):
         validators=[
             RegexValidator(r"^[A-Z0-9]{1,5}$", "Use one to five capital letters or digits.")
         ],
+    )
+    # Monthly drafts are finalized after the grace period; with this on, they are also approved
+    # and sent by the system instead of waiting for a billing admin.
+    auto_approve = models.BooleanField(
+        "Approve and send monthly invoices automatically", default=False
     )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(

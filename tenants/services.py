@@ -37,10 +37,13 @@ def tenant_save(*, tenant: Tenant, actor: User) -> Tenant:
 
 
 @transaction.atomic
-def tenant_set_status(*, tenant: Tenant, status: str, reason: str, actor: User | None) -> Tenant:
+def tenant_set_status(
+    *, tenant: Tenant, status: str, reason: str, actor: User | None, automatic: bool = False
+) -> Tenant:
     """Suspend or reactivate; a no-op move is refused so the button can't be pressed twice.
 
-    ``actor`` None: the system (the daily sweep suspending a tenant past its grace period).
+    ``actor`` None: the system. ``automatic``: the daily sweep suspends a tenant past its grace
+    period, and paying what is overdue lifts that suspension (a person's does not lift).
     """
     locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
     if locked.status == status:
@@ -50,7 +53,16 @@ def tenant_set_status(*, tenant: Tenant, status: str, reason: str, actor: User |
     locked.status = status
     locked.status_reason = reason
     locked.status_changed_at = timezone.now()
-    locked.save(update_fields=["status", "status_reason", "status_changed_at", "updated_at"])
+    locked.auto_suspended = automatic and status == Tenant.Status.SUSPENDED
+    locked.save(
+        update_fields=[
+            "status",
+            "status_reason",
+            "status_changed_at",
+            "auto_suspended",
+            "updated_at",
+        ]
+    )
     log.info("tenant %s set %s by %s: %s", locked.pk, status, actor or "system", reason)
     return locked
 
