@@ -10,7 +10,6 @@ from invoices import services
 from invoices.generation import IST
 from invoices.models import OutboundEmail
 from payments.services import payment_record_manual
-from tenants.models import Tenant
 from tenants.services import tenant_set_status
 
 ISSUED = datetime.datetime(2026, 10, 1, 10, tzinfo=datetime.UTC)  # due 16 Oct (15-day terms)
