@@ -1,4 +1,5 @@
-"""Demo invoices: several months for every demo tenant, in every status.
+"""Demo usage and invoices: plans with tiers, three months of metered usage for every demo
+tenant, one-time charges, and the months' invoices built by the real monthly run, in every status.
 
 The services issue invoices today; to show a history, the demo moves each invoice's dates back to
 the month it stands for, after the services did the real work (numbering in date order, taxes,
@@ -6,86 +7,131 @@ payments, the timeline). Real invoices are never backdated.
 """
 
 import datetime
+import json
 from decimal import Decimal
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from invoices import services
-from invoices.models import Invoice, InvoiceEvent, InvoiceLine
+from invoices import generation, services
+from invoices.models import Invoice, InvoiceEvent
 from payments import services as payment_services
 from tenants.models import Tenant
+from usage import ingest
+from usage.models import (
+    Meter,
+    OneTimeCharge,
+    Plan,
+    PlanPrice,
+    PriceOverride,
+    Subscription,
+    UsageRecord,
+)
 
 D = Decimal
-K = InvoiceLine.Kind
 
 
-def _usage_lines(
-    scale: Decimal, period: tuple[datetime.date, datetime.date]
-) -> list[services.LineData]:
-    start, end = period
-    return [
-        services.LineData(
-            "Standard plan - monthly fee",
-            D("1"),
-            D("25000"),
-            kind=K.RECURRING,
-            unit="month",
-            period_start=start,
-            period_end=end,
-        ),
-        services.LineData(
-            "Compute - vCPU-hours",
-            (D("1450") * scale).quantize(D("1")),
-            D("1.20"),
-            kind=K.USAGE,
-            unit="vCPU-hour",
-            resource_type="compute",
-            period_start=start,
-            period_end=end,
-        ),
-        services.LineData(
-            "Compute - RAM GB-hours",
-            (D("5800") * scale).quantize(D("1")),
-            D("0.16"),
-            kind=K.USAGE,
-            unit="GB-hour",
-            resource_type="compute",
-            period_start=start,
-            period_end=end,
-        ),
-        services.LineData(
-            "Block storage - GB-months",
-            (D("500") * scale).quantize(D("1")),
-            D("6.00"),
-            kind=K.USAGE,
-            unit="GB-month",
-            resource_type="storage",
-            period_start=start,
-            period_end=end,
-        ),
-        services.LineData(
-            "Network egress - GB",
-            (D("1200") * scale).quantize(D("1")),
-            D("4.50"),
-            kind=K.USAGE,
-            unit="GB",
-            resource_type="network",
-            period_start=start,
-            period_end=end,
-        ),
-        services.LineData(
-            "GPU - NVIDIA A100 hours",
-            (D("40") * scale).quantize(D("1")),
-            D("180.00"),
-            kind=K.USAGE,
-            unit="GPU-hour",
-            resource_type="gpu",
-            period_start=start,
-            period_end=end,
-        ),
+# Daily usage per tenant: (meter, resource, quantity a day, GPU type or "").
+USAGE_SHAPE = [
+    ("vcpu_hours", "vm-web-01", D("48"), ""),
+    ("vcpu_hours", "vm-db-01", D("96"), ""),
+    ("ram_gb_hours", "vm-web-01", D("192"), ""),
+    ("ram_gb_hours", "vm-db-01", D("768"), ""),
+    ("block_storage_gb_months", "vol-db-01", D("16.5"), ""),
+    ("object_storage_gb_months", "bucket-backups", D("8"), ""),
+    ("ingress_gb", "lb-edge-01", D("30"), ""),
+    ("egress_gb", "lb-edge-01", D("42"), ""),
+    ("gpu_hours", "gpu-train-01", D("1.6"), "A100"),
+    ("gpu_hours", "gpu-infer-01", D("4"), "T4"),
+]
+SCALES = {
+    "Acme Cloud": D("1.4"),
+    "Acme Retail": D("0.3"),
+    "Globex Analytics": D("2.1"),
+    "Initech Labs": D("0.5"),
+    "Umbrella Biotech": D("0.8"),
+    "Hooli Himalaya": D("0.6"),
+    "Stark Compute": D("1.0"),
+}
+
+
+def _plans() -> dict[str, Plan]:
+    meters = {m.code: m for m in Meter.objects.all()}
+    standard = Plan.objects.create(code="standard", name="Standard", monthly_fee=D("25000"))
+    enterprise = Plan.objects.create(code="enterprise", name="Enterprise", monthly_fee=D("75000"))
+    graduated_egress = [
+        {"up_to": "1000", "unit_price": "4.50"},
+        {"up_to": None, "unit_price": "3.00"},
     ]
+    volume_vcpu = [
+        {"up_to": "5000", "unit_price": "1.10"},
+        {"up_to": "20000", "unit_price": "0.95"},
+        {"up_to": None, "unit_price": "0.85"},
+    ]
+    for plan, vcpu in (
+        (standard, {"unit_price": D("1.20")}),
+        (enterprise, {"model": "volume", "tiers": volume_vcpu}),
+    ):
+        rows = [
+            ("vcpu_hours", "", vcpu),
+            ("ram_gb_hours", "", {"unit_price": D("0.16")}),
+            ("block_storage_gb_months", "", {"unit_price": D("6.00")}),
+            (
+                "object_storage_gb_months",
+                "",
+                {"unit_price": D("2.00"), "included_quantity": D("100")},
+            ),
+            ("ingress_gb", "", {"unit_price": D("0")}),
+            (
+                "egress_gb",
+                "",
+                {"model": "graduated", "tiers": graduated_egress, "included_quantity": D("100")},
+            ),
+            ("gpu_hours", "A100", {"unit_price": D("180")}),
+            ("gpu_hours", "T4", {"unit_price": D("45")}),
+            ("gpu_hours", "", {"unit_price": D("90")}),
+        ]
+        for code, dimension, pricing in rows:
+            PlanPrice.objects.create(
+                plan=plan, meter=meters[code], dimension_value=dimension, **pricing
+            )
+    return {"standard": standard, "enterprise": enterprise}
+
+
+def _seed_usage(tenant: Tenant, scale: Decimal, first: datetime.date, last: datetime.date) -> int:
+    """A record per resource per day from ``first`` to ``last``, stored as the API stores them."""
+    meters = {m.code: m for m in Meter.objects.all()}
+    rows = []
+    day = first
+    while day <= last:
+        start = datetime.datetime.combine(day, datetime.time(), generation.IST)
+        # A little variation by weekday, so the chart is not a flat line.
+        weekday = D("0.75") if day.weekday() >= 5 else D("1")
+        for code, resource, quantity, gpu in USAGE_SHAPE:
+            rows.append(
+                ingest.Row(
+                    tenant_id=tenant.pk,
+                    meter_id=meters[code].pk,
+                    resource_id=f"{resource}-{tenant.pk}",
+                    resource_name=resource,
+                    region="ap-south-1",
+                    dimension_value=gpu,
+                    dimensions=json.dumps({"gpu_type": gpu} if gpu else {}),
+                    quantity=(quantity * scale * weekday).quantize(D("0.001")),
+                    window_start=start,
+                    window_end=start + datetime.timedelta(days=1),
+                    idempotency_key=f"demo-{tenant.pk}-{code}-{resource}-{day.isoformat()}",
+                )
+            )
+        day += datetime.timedelta(days=1)
+    stored = 0
+    for index in range(0, len(rows), ingest.INSERT_CHUNK):
+        stored += ingest.insert_records(rows[index : index + ingest.INSERT_CHUNK], source="demo")
+    # Each day's record arrived when its window closed, as a metering agent sends it.
+    UsageRecord.objects.filter(tenant=tenant, source="demo").update(received_at=F("window_end"))
+    return stored
 
 
 def _month(year: int, month: int) -> tuple[datetime.date, datetime.date]:
@@ -133,28 +179,44 @@ def seed_invoices(*, admin: User, customer: User) -> int:
         for n in (3, 2, 1)
     ]
     created = 0
-    scales = {
-        "Acme Cloud": D("1.4"),
-        "Acme Retail": D("0.3"),
-        "Globex Analytics": D("2.1"),
-        "Initech Labs": D("0.5"),
-        "Umbrella Biotech": D("0.8"),
-        "Hooli Himalaya": D("0.6"),
-        "Stark Compute": D("1.0"),
-    }
+    plans = _plans()
+    for name, scale in SCALES.items():
+        tenant = tenants[name]
+        # Umbrella joined mid-way through the first month: its first plan fee is prorated.
+        starts = (
+            months[0][0] + datetime.timedelta(days=14)
+            if name == "Umbrella Biotech"
+            else months[0][0]
+        )
+        plan = plans["enterprise" if name == "Globex Analytics" else "standard"]
+        Subscription.objects.create(tenant=tenant, plan=plan, starts_on=starts)
+        created += _seed_usage(tenant, scale, starts, today - datetime.timedelta(days=1))
+    # Acme Cloud negotiated its own vCPU price, and bought a firewall set-up (billed once).
+    PriceOverride.objects.create(
+        tenant=tenants["Acme Cloud"],
+        meter=Meter.objects.get(code="vcpu_hours"),
+        unit_price=D("1.00"),
+    )
 
-    for month_index, period in enumerate(months):
-        issued = period[1] + datetime.timedelta(days=1)
-        for name, scale in scales.items():
-            tenant = tenants[name]
-            invoice = services.invoice_create(
-                tenant=tenant,
-                lines=_usage_lines(scale, period),
-                actor=None,
-                kind=Invoice.Kind.SUBSCRIPTION,
-                period_start=period[0],
-                period_end=period[1],
+    for month_index, (first, last) in enumerate(months):
+        issued = last + datetime.timedelta(days=1)
+        period = generation.Period(first, last)
+        if month_index == len(months) - 1:
+            OneTimeCharge.objects.create(
+                tenant=tenants["Acme Cloud"],
+                description="Dedicated firewall set-up",
+                sac_code="998713",
+                unit_price=D("15000"),
+                created_by=admin,
             )
+        # The run sees only what had arrived by the end of the month's first day.
+        cutoff = datetime.datetime.combine(issued, datetime.time(23, 59), generation.IST)
+        for name in SCALES:
+            tenant = tenants[name]
+            made = generation.generate_invoice(tenant=tenant, period=period, cutoff=cutoff)
+            if made is None:
+                continue
+            invoice = made
             created += 1
             latest = month_index == len(months) - 1
             if latest and name == "Hooli Himalaya":

@@ -34,6 +34,7 @@ from usage.rating import Price, parse_tiers, prorate, rate
 log = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
 K = InvoiceLine.Kind
+QUANTITY_PLACES = Decimal("0.000001")
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,10 @@ def build_draft(tenant: Tenant, period: Period, *, cutoff: datetime.datetime) ->
                 "tenant %s: no price for %s %s; left unbilled", tenant.pk, meter.code, dimension
             )
             continue
-        rated = rate(price, group["quantity"])
+        # Records carry at most 6 places; SQLite sums decimals as floats (PostgreSQL's NUMERIC is
+        # exact), so the sum is brought back to the field's precision before it is priced.
+        quantity = Decimal(group["quantity"]).quantize(QUANTITY_PLACES)
+        rated = rate(price, quantity)
         month_start = month.astimezone(IST).date()
         late = month_start < period.start
         name = meter.name + (f" - {dimension}" if dimension else "")

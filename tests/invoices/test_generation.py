@@ -237,3 +237,13 @@ def test_the_beat_task_fans_out_over_chunks(subscribed, globex, settings, monkey
     use(subscribed, "vcpu_hours", "100", (10, 3), "a")
     assert tasks.generate_monthly_invoices("2026-10") == 2
     assert Invoice.objects.filter(tenant=subscribed, period_start=OCT.start).count() == 1
+
+
+def test_summed_quantities_are_exact_to_six_places(subscribed):
+    # Ten records of 0.1: a float sum gives 0.9999999999999999.
+    for i in range(10):
+        use(subscribed, "vcpu_hours", "0.1", (10, 1 + i), f"tenth{i}")
+    invoice = generation.generate_invoice(tenant=subscribed, period=OCT)
+    line = invoice.lines.get(description="vCPU-hours")
+    assert line.quantity == D("1.000000")
+    assert line.pricing_detail == "1 × ₹1.2"
