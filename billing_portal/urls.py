@@ -6,6 +6,7 @@ from billing_portal import views
 from tenants import views as tenant_views
 from tenants.forms import LockoutAuthenticationForm
 from usage import api as usage_api
+from usage import token_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -31,6 +32,11 @@ urlpatterns = [
     path("billing-profile/", tenant_views.my_billing_profile, name="billing_profile"),
     path("settings/provider/", tenant_views.provider_settings, name="provider_settings"),
     path("invoices/", include("invoices.urls")),
+    path("usage/imports/", include("usage.import_urls")),
+    path("usage/tokens/", token_views.token_list, name="usage_tokens"),
+    path(
+        "usage/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="usage_token_revoke"
+    ),
     path("usage/", include("usage.urls")),
     path("payments/", include("payments.urls")),
     path("api/v1/usage/records", usage_api.usage_records, name="api_usage_records"),

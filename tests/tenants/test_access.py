@@ -59,7 +59,27 @@ def test_the_walk_finds_the_object_urls():
     assert {"tenants:detail", "tenants:member_remove", "tenants:billing_profile"} <= names
 
 
-@pytest.mark.parametrize(("name", "kwargs"), OBJECT_URLS, ids=[n for n, _ in OBJECT_URLS])
+# Objects no tenant owns (the provider's own tools): a customer is refused them outright.
+STAFF_ONLY_OBJECTS = {"token_id", "import_id"}
+TENANT_OBJECT_URLS = [(n, k) for n, k in OBJECT_URLS if not set(k) & STAFF_ONLY_OBJECTS]
+STAFF_OBJECT_URLS = [(n, k) for n, k in OBJECT_URLS if set(k) & STAFF_ONLY_OBJECTS]
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), STAFF_OBJECT_URLS, ids=[n for n, _ in STAFF_OBJECT_URLS]
+)
+def test_staff_only_objects_are_refused_to_customers(name, kwargs, owner):
+    from django.urls import reverse
+
+    url = reverse(name, kwargs=dict.fromkeys(kwargs, 1))
+    client = client_for(owner)
+    assert client.get(url).status_code in (403, 405)
+    assert client.post(url).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), TENANT_OBJECT_URLS, ids=[n for n, _ in TENANT_OBJECT_URLS]
+)
 def test_another_tenants_objects_answer_404_to_every_method(
     name, kwargs, acme_objects, other_owner
 ):
@@ -114,6 +134,8 @@ MATRIX = [
     ("invoices:record_payment", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 400, 400]),
     ("invoices:dispute", "post", {"invoice_id"}, [302, 302, 302, 403, 404, 403, 403]),
     ("invoices:bulk", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("usage_tokens", "get", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("usage_tokens", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
 ]
 
 
