@@ -49,6 +49,28 @@ def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+DATA_MIGRATIONS = [
+    ("tenants.migrations.0002_staff_groups", "create_groups"),
+    ("invoices.migrations.0002_staff_permissions", "forwards"),
+    ("usage.migrations.0002_meters_and_permissions", "forwards"),
+]
+
+
+@pytest.fixture
+def migrated_rows(db):
+    """Put back the rows data migrations create (staff groups, permissions, meters).
+
+    A transactional test ends by flushing every table, and pytest-django runs those tests last:
+    one that needs these rows asks for this fixture, which re-runs the migrations' own code.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    for module, function in DATA_MIGRATIONS:
+        getattr(importlib.import_module(module), function)(apps, None)
+
+
 @pytest.fixture
 def provider(db):
     return ProviderProfileFactory()

@@ -181,7 +181,7 @@ def test_a_database_outage_is_a_clear_503_and_stores_nothing(acme, token, monkey
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_four_producers_at_once_with_ten_percent_duplicates_store_each_record_once(
-    acme, billing_admin
+    migrated_rows, acme, billing_admin
 ):
     _, raw = services.ingest_token_create(name="race", actor=billing_admin)
     unique = [f"u{i}" for i in range(400)]
