@@ -32,7 +32,6 @@ urlpatterns = [
     path("billing-profile/", tenant_views.my_billing_profile, name="billing_profile"),
     path("settings/provider/", tenant_views.provider_settings, name="provider_settings"),
     path("invoices/", include("invoices.urls")),
-    path("usage/imports/", include("usage.import_urls")),
     path("usage/tokens/", token_views.token_list, name="usage_tokens"),
     path(
         "usage/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="usage_token_revoke"
