@@ -1,6 +1,7 @@
 from django.urls import path
 
 from tenants import views
+from usage import catalogue_views
 
 app_name = "tenants"
 
@@ -24,4 +25,15 @@ urlpatterns = [
     ),
     path("<int:tenant_id>/suspend/", views.tenant_suspend, name="suspend"),
     path("<int:tenant_id>/reactivate/", views.tenant_reactivate, name="reactivate"),
+    path(
+        "<int:tenant_id>/subscriptions/new/",
+        catalogue_views.subscription_start,
+        name="subscription_start",
+    ),
+    path(
+        "<int:tenant_id>/subscriptions/<int:subscription_id>/end/",
+        catalogue_views.subscription_end,
+        name="subscription_end",
+    ),
+    path("<int:tenant_id>/charges/new/", catalogue_views.charge_add, name="charge_add"),
 ]

@@ -26,6 +26,7 @@ from tenants.forms import (
 from tenants.middleware import ACTIVE_TENANT_SESSION_KEY
 from tenants.models import Membership, ProviderProfile, Tenant
 from tenants.roles import customer_can, is_staff_member
+from usage import catalogue_views
 
 PAGE_SIZE = 25
 
@@ -81,6 +82,12 @@ def tenant_detail(request: AuthedRequest, tenant_id: int) -> HttpResponse:
             "can_manage_members": user.has_perm("tenants.manage_members"),
             "can_suspend": user.has_perm("tenants.suspend_tenant"),
             "member_form": MemberAddForm(),
+            "subscriptions": tenant.subscriptions.select_related("plan"),
+            "pending_charges": tenant.one_time_charges.filter(invoice_line__isnull=True),
+            "subscription_form": catalogue_views.SubscriptionForm(),
+            "end_form": catalogue_views.EndForm(),
+            "charge_form": catalogue_views.ChargeForm(),
+            "can_manage_billing": user.has_perm("usage.add_subscription"),
             "suspend_form": SuspendForm(),
             "reactivate_form": StatusChangeForm(),
             "roles": Membership.Role.choices,

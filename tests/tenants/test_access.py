@@ -1,5 +1,6 @@
 """Every URL that takes an object answers 404 to another tenant, and each role gets what it may."""
 
+import datetime
 import re
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from invoices import services
 from tenants.models import Membership
+from usage.models import Plan, Subscription
 from tests.conftest import client_for
 
 
@@ -47,10 +49,15 @@ def acme_invoice(acme, provider, billing_admin):
 @pytest.fixture
 def acme_objects(acme, owner, viewer, acme_invoice):
     """An id for every kind of object a URL can take, all belonging to Acme."""
+    plan = Plan.objects.create(code="std", name="Standard", monthly_fee=Decimal("1000"))
+    subscription = Subscription.objects.create(
+        tenant=acme, plan=plan, starts_on=datetime.date(2026, 1, 1)
+    )
     return {
         "tenant_id": acme.pk,
         "membership_id": Membership.objects.get(user=viewer).pk,
         "invoice_id": acme_invoice.pk,
+        "subscription_id": subscription.pk,
     }
 
 
@@ -134,6 +141,13 @@ MATRIX = [
     ("invoices:record_payment", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 400, 400]),
     ("invoices:dispute", "post", {"invoice_id"}, [302, 302, 302, 403, 404, 403, 403]),
     ("invoices:bulk", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("tenants:charge_add", "post", {"tenant_id"}, [302, 403, 403, 403, 404, 302, 403]),
+    (
+        "tenants:subscription_end",
+        "post",
+        {"tenant_id", "subscription_id"},
+        [302, 403, 403, 403, 404, 302, 403],
+    ),
     ("usage_tokens", "get", {}, [302, 403, 403, 403, 403, 200, 403]),
     ("usage_tokens", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
 ]
