@@ -81,6 +81,9 @@ def invoice_list(request: AuthedRequest) -> HttpResponse:
         else None,
     )
     filtered = filterset.qs
+    chosen_tenant = (
+        filterset.form.cleaned_data.get("tenant") if staff and filterset.is_bound else None
+    )
     summary = invoice_summary(filtered, statuses)
     rows = filtered.filter(status__in=statuses) if statuses else filtered
     sort = request.GET.get("sort", "")
@@ -96,6 +99,7 @@ def invoice_list(request: AuthedRequest) -> HttpResponse:
         "page": page,
         "summary": summary,
         "statuses": statuses,
+        "chosen_tenant": chosen_tenant,
         "status_choices": S.choices
         if staff
         else [c for c in S.choices if c[0] != S.DRAFT and c[0] != S.PENDING],

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.tenant_list, name="list"),
     path("new/", views.tenant_create, name="create"),
     path("switch/", views.tenant_switch, name="switch"),
+    path("options/", views.tenant_options, name="options"),
     path("<int:tenant_id>/", views.tenant_detail, name="detail"),
     path("<int:tenant_id>/edit/", views.tenant_edit, name="edit"),
     path("<int:tenant_id>/billing-profile/", views.billing_profile, name="billing_profile"),

@@ -286,3 +286,16 @@ def provider_settings(request: AuthedRequest) -> HttpResponse:
         messages.success(request, "The provider details were saved. New invoices will use them.")
         return redirect("provider_settings")
     return render(request, "tenants/provider_settings.html", {"form": form, "can_edit": can_edit})
+
+
+@login_required
+def tenant_options(request: AuthedRequest) -> HttpResponse:
+    """<option>s of every tenant, for filter dropdowns that load their list when opened."""
+    require_staff_perm(request.user, "tenants.view_tenant")
+    selected = request.GET.get("selected", "")
+    tenants = Tenant.objects.order_by("display_name").values_list("pk", "display_name")
+    return render(
+        request,
+        "tenants/options.html",
+        {"tenants": tenants, "selected": int(selected) if selected.isdigit() else None},
+    )

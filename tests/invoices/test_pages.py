@@ -161,6 +161,19 @@ class TestList:
         assert "Draft" not in body.split("<tbody>")[1]
         assert "New one-time invoice" not in body
 
+    def test_the_customer_filter_loads_its_options_only_when_opened(
+        self, make, acme, globex, finance
+    ):
+        make(acme)
+        client = client_for(finance)
+        page = client.get(reverse("invoices:list")).content.decode()
+        assert "Globex Analytics" not in page  # not rendered with every page
+        chosen = client.get(reverse("invoices:list"), {"tenant": acme.pk}).content.decode()
+        assert f'<option value="{acme.pk}" selected>Acme Cloud</option>' in chosen
+        options = client.get(reverse("tenants:options"), {"selected": acme.pk}).content.decode()
+        assert f'<option value="{globex.pk}">Globex Analytics</option>' in options
+        assert f'<option value="{acme.pk}" selected>Acme Cloud</option>' in options
+
     def test_htmx_gets_the_results_region_only(self, make, acme, finance):
         make(acme)
         response = client_for(finance).get(reverse("invoices:list"), headers={"HX-Request": "true"})
