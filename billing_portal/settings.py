@@ -280,6 +280,8 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# The largest usage file a billing admin may upload for import.
+USAGE_IMPORT_MAX_BYTES = env_int("USAGE_IMPORT_MAX_BYTES", 512 * 1024 * 1024, minimum=1024)
 # A usage batch of 1,000 records is about 0.5 MB of JSON; leave room, refuse more (413).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
 SESSION_COOKIE_HTTPONLY = True

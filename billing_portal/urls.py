@@ -36,6 +36,7 @@ urlpatterns = [
     path(
         "usage/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="usage_token_revoke"
     ),
+    path("usage/imports/", include("usage.import_urls")),
     path("usage/", include("usage.urls")),
     path("payments/", include("payments.urls")),
     path("api/v1/usage/records", usage_api.usage_records, name="api_usage_records"),

@@ -76,10 +76,14 @@ class InvoiceFilter(django_filters.FilterSet):
         choices=DATE_FIELD_CHOICES, method="filter_noop", empty_label=None
     )
     start = django_filters.DateFilter(
-        method="filter_noop", label="From", widget=forms.DateInput(attrs={"type": "date"})
+        method="filter_noop",
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     end = django_filters.DateFilter(
-        method="filter_noop", label="To", widget=forms.DateInput(attrs={"type": "date"})
+        method="filter_noop",
+        label="To",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     total_min = django_filters.NumberFilter(field_name="total", lookup_expr="gte", label="Total ≥")
     total_max = django_filters.NumberFilter(field_name="total", lookup_expr="lte", label="Total ≤")

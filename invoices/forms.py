@@ -11,6 +11,8 @@ from payments.models import Payment
 from payments.services import MANUAL_METHODS
 from tenants.models import Tenant
 
+# <input type="date"> reads and writes ISO dates whatever the page's language.
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 GST_RATES = [("0", "0%"), ("5", "5%"), ("12", "12%"), ("18", "18%"), ("28", "28%")]
 
 
@@ -26,7 +28,7 @@ class InvoiceHeaderForm(forms.Form):
     )
     due_date = forms.DateField(
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DATE_INPUT,
         help_text="Empty: the customer's payment terms from the issue date.",
     )
     discount = money_field(
@@ -140,9 +142,7 @@ class PaymentForm(forms.Form):
         choices=[(m, Payment.Method(m).label) for m in MANUAL_METHODS], label="Received by"
     )
     reference = forms.CharField(max_length=100, required=False, label="UTR / cheque / reference")
-    received_on = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}), label="Received on"
-    )
+    received_on = forms.DateField(widget=DATE_INPUT, label="Received on")
 
     def clean_received_on(self) -> Any:
         day = self.cleaned_data["received_on"]

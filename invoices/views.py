@@ -11,11 +11,12 @@ from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing_portal.lib.exports import EchoBuffer, safe_cell
-from billing_portal.lib.http import AuthedRequest
+from billing_portal.lib.http import AuthedRequest, wants_fragment
 from invoices import forms as f
 from invoices import services
 from invoices.filters import SORTS, InvoiceFilter
@@ -114,8 +115,13 @@ def invoice_list(request: AuthedRequest) -> HttpResponse:
             or request.user.has_perm("invoices.export_invoice")
         ),
     }
-    template = "invoices/list.html#invoice-results" if request.htmx else "invoices/list.html"
-    return render(request, template, context)
+    template = (
+        "invoices/list.html#invoice-results" if wants_fragment(request) else "invoices/list.html"
+    )
+    response = render(request, template, context)
+    # The same URL answers a fragment or the page: caches must key on the htmx header.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def _invoice_for(request: AuthedRequest, invoice_id: int) -> Invoice:
@@ -138,7 +144,10 @@ ACTION_FORMS: dict[str, Callable[..., Any]] = {
 
 def _action_form(action: str, invoice: Invoice, data: Any = None) -> Any:
     form_class = ACTION_FORMS[action]
-    kwargs: dict[str, Any] = {"invoice": invoice} if action == "refund" else {}
+    # One page holds every action's form: a prefix keeps their field ids apart.
+    kwargs: dict[str, Any] = {"prefix": action}
+    if action == "refund":
+        kwargs["invoice"] = invoice
     if action == "record_payment" and data is None:
         kwargs["initial"] = {"amount": invoice.balance_due, "received_on": services.today()}
     if action == "refund" and data is None:
@@ -351,7 +360,9 @@ def invoice_bulk(request: AuthedRequest) -> HttpResponseBase:
     template = (
         "invoices/bulk_result.html#bulk-result" if request.htmx else "invoices/bulk_result.html"
     )
-    return render(request, template, context)
+    response = render(request, template, context)
+    response["HX-Trigger"] = "invoices-changed"  # the list refreshes its rows and counts
+    return response
 
 
 CSV_COLUMNS = [

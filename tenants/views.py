@@ -7,10 +7,11 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing_portal.lib.http import AuthedRequest
+from billing_portal.lib.http import AuthedRequest, wants_fragment
 from tenants import selectors, services
 from tenants.access import membership_of, require_staff_perm, tenant_for_user
 from tenants.forms import (
@@ -51,8 +52,11 @@ def tenant_list(request: AuthedRequest) -> HttpResponse:
         "status_counts": selectors.tenant_status_counts(),
         "statuses": Tenant.Status.choices,
     }
-    template = "tenants/list.html#tenant-table" if request.htmx else "tenants/list.html"
-    return render(request, template, context)
+    template = "tenants/list.html#tenant-table" if wants_fragment(request) else "tenants/list.html"
+    response = render(request, template, context)
+    # The same URL answers a fragment or the page: caches must key on the htmx header.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @login_required

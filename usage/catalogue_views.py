@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
 from billing_portal.lib.http import AuthedRequest
-from invoices.forms import GST_RATES
+from invoices.forms import DATE_INPUT, GST_RATES
 from invoices.lifecycle import InvoiceActionError
 from invoices.models import Invoice
 from tenants.access import tenant_for_user
@@ -20,11 +20,11 @@ from usage.models import Plan, Subscription
 
 class SubscriptionForm(forms.Form):
     plan = forms.ModelChoiceField(queryset=Plan.objects.filter(active=True))
-    starts_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    starts_on = forms.DateField(widget=DATE_INPUT, label="From")
 
 
 class EndForm(forms.Form):
-    ends_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Last day")
+    ends_on = forms.DateField(widget=DATE_INPUT, label="Last day")
 
 
 class ChargeForm(forms.Form):

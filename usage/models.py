@@ -221,3 +221,51 @@ class OneTimeCharge(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+
+class UsageImport(models.Model):
+    """A file of usage records uploaded by a billing admin and imported by a Celery job.
+
+    The counters are written in the same transaction as each chunk of records, so they always
+    describe exactly what is stored, and a resumed job carries on from them.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSONL = "jsonl", "JSON lines"
+
+    file = models.FileField(upload_to="imports/", max_length=300)
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=5, choices=Format.choices)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=7, choices=Status.choices, default=Status.QUEUED)
+    # Bumped by every claim: a job whose attempt is no longer current stops at its next chunk.
+    attempts = models.PositiveIntegerField(default=0)
+    rows_read = models.PositiveBigIntegerField(default=0)  # records, not counting the header
+    accepted = models.PositiveBigIntegerField(default=0)
+    duplicates = models.PositiveBigIntegerField(default=0)
+    rejected = models.PositiveBigIntegerField(default=0)
+    bytes_total = models.PositiveBigIntegerField(default=0)  # size of the file as uploaded
+    bytes_read = models.PositiveBigIntegerField(default=0)
+    rejects_file = models.FileField(upload_to="imports/rejects/", max_length=300, blank=True)
+    # The rejects file's size at the last committed chunk: a resumed job cuts it back to this.
+    rejects_bytes = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True)  # the last claim or chunk
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} of {self.original_name}"

@@ -28,6 +28,9 @@ BADGE_COLOURS = {
     "processing": "yellow",
     "captured": "green",
     "failed": "red",
+    "queued": "grey",
+    "running": "blue",
+    "done": "green",
 }
 
 

@@ -9,8 +9,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from invoices import services
 from tenants.models import Membership
-from usage.models import Plan, Subscription
 from tests.conftest import client_for
+from usage.models import Plan, Subscription
 
 
 def object_patterns() -> list[tuple[str, list[str]]]:
@@ -165,6 +165,7 @@ def test_role_matrix(name, method, kwargs, expected, acme_objects, request, prov
     data = {
         "role": "admin",
         "reason": "Unpaid since the last quarter",
+        "dispute-reason": "The GPU hours look doubled this month.",
         "email": "new.person@example.com",
         "action": "send",
         "ids": [acme_objects["invoice_id"]],
