@@ -520,32 +520,21 @@ def invoice_apply_payment(
         )
     invoice.amount_paid += amount
     invoice.balance_due = invoice.total - invoice.amount_paid
-    fields = ("amount_paid", "balance_due")
+    to_status: str
     if invoice.balance_due == 0:
         to_status = S.PAID
     elif invoice.status == S.SENT:
         to_status = S.PARTIALLY_PAID
     else:
-        # Partly paid again, or part of an overdue invoice: the status stays.
-        invoice.save(update_fields=[*fields, "updated_at"])
-        invoice_event(
-            invoice=invoice,
-            type="payment",
-            actor=actor,
-            amount=amount,
-            note=note,
-            from_status=invoice.status,
-            to_status=invoice.status,
-        )
-        return invoice
-    invoice = invoice_transition(
+        to_status = invoice.status  # partly paid again, or part of an overdue invoice
+    invoice = _record_money(
         invoice=invoice,
         to_status=to_status,
-        actor=actor,
+        fields=("amount_paid", "balance_due"),
         event="payment",
+        actor=actor,
         amount=amount,
         note=note,
-        update_fields=fields,
     )
     if to_status == S.PAID and received_on is not None and received_on < today():
         invoice.paid_at = timezone.make_aware(
@@ -563,28 +552,50 @@ def invoice_apply_refund(
             f"A refund is more than ₹0 and at most ₹{invoice.refundable}, what was received."
         )
     invoice.amount_refunded += amount
-    fields = ("amount_refunded",)
-    if invoice.status == S.REFUNDED:
-        invoice.save(update_fields=[*fields, "updated_at"])
-        invoice_event(
-            invoice=invoice,
-            type="refund",
-            actor=actor,
-            amount=amount,
-            note=note,
-            from_status=S.REFUNDED,
-            to_status=S.REFUNDED,
-        )
-        return invoice
-    return invoice_transition(
+    return _record_money(
         invoice=invoice,
         to_status=S.REFUNDED,
-        actor=actor,
+        fields=("amount_refunded",),
         event="refund",
+        actor=actor,
         amount=amount,
         note=note,
-        update_fields=fields,
     )
+
+
+def _record_money(
+    *,
+    invoice: Invoice,
+    to_status: str,
+    fields: tuple[str, ...],
+    event: str,
+    actor: User | None,
+    amount: Decimal,
+    note: str,
+) -> Invoice:
+    """Save a locked invoice's changed amounts with a timeline row; move its status through the
+    lifecycle door only when it changes (the transition table has no moves to the same status)."""
+    if to_status != invoice.status:
+        return invoice_transition(
+            invoice=invoice,
+            to_status=to_status,
+            actor=actor,
+            event=event,
+            amount=amount,
+            note=note,
+            update_fields=fields,
+        )
+    invoice.save(update_fields=[*fields, "updated_at"])
+    invoice_event(
+        invoice=invoice,
+        type=event,
+        actor=actor,
+        amount=amount,
+        note=note,
+        from_status=invoice.status,
+        to_status=invoice.status,
+    )
+    return invoice
 
 
 @transaction.atomic
