@@ -4,4 +4,7 @@ from usage import views
 
 app_name = "usage"
 
-urlpatterns = [path("", views.dashboard, name="dashboard")]
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("export", views.export, name="export"),
+]

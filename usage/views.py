@@ -1,9 +1,317 @@
+"""The usage dashboard and its CSV exports.
+
+Staff (with ``usage.view_usagerecord``) see every tenant or the one they pick; a customer sees
+the organisation active in their session and nothing else: naming any other tenant answers 404.
+"""
+
+import csv
+import datetime
+from collections.abc import Iterator
+from typing import Any, cast
+
+from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from billing_portal.lib.exports import EchoBuffer, safe_cell
+from billing_portal.lib.http import AuthedRequest
+from billing_portal.lib.money import money_round
+from invoices.filters import PERIOD_CHOICES, period_range
+from tenants.access import get_for_user, require_staff_perm
+from tenants.models import Tenant
+from tenants.roles import is_staff_member
+from usage import charts, selectors
+from usage.models import Meter, UsageRecord
+from usage.rating import rate
+from usage.selectors import IST, UsageScope
+
+VIEW_PERM = "usage.view_usagerecord"
+TOP_PER_METER = 5
+DEFAULT_PERIOD = "this_month"
+MAX_RANGE_DAYS = 3 * 366
+
+
+class UsageFilterForm(forms.Form):
+    """The dashboard's filters, all in the URL: ?period=&from=&to=&category=&meter= (and
+    ?tenant=, which ``_viewer_scope`` reads: it decides access, not just filtering)."""
+
+    period = forms.ChoiceField(choices=PERIOD_CHOICES, required=False)
+    category = forms.ChoiceField(
+        choices=[("", "All categories"), *Meter.Category.choices], required=False
+    )
+    meter = forms.ChoiceField(required=False)
+
+    def __init__(self, data: Any, *, meters: list[Meter]) -> None:
+        super().__init__(data)
+        # "from" is a Python keyword: the fields are added by name.
+        self.fields["from"] = forms.DateField(
+            required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        )
+        self.fields["to"] = forms.DateField(
+            required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        )
+        self.meters = {m.code: m for m in meters}
+        cast(forms.ChoiceField, self.fields["meter"]).choices = [("", "All meters")] + [
+            (m.code, m.name) for m in meters
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("from"), data.get("to")
+        if not data.get("period"):
+            data["period"] = "custom" if (start or end) else DEFAULT_PERIOD
+        if data["period"] == "custom":
+            if start and end and start > end:
+                raise forms.ValidationError("The start of the range is after its end.")
+            if start and end and (end - start).days > MAX_RANGE_DAYS:
+                raise forms.ValidationError("A custom range covers at most three years.")
+        return data
+
+    def date_range(self, today: datetime.date) -> tuple[datetime.date | None, datetime.date]:
+        period = self.cleaned_data["period"]
+        if period == "custom":
+            start: datetime.date | None = self.cleaned_data.get("from")
+            end: datetime.date | None = self.cleaned_data.get("to")
+            if end is None:
+                # No end: up to today (or the start, for a start in the future); neither date
+                # yet ("Custom range" just picked): this month so far.
+                end = max(today, start) if start else today
+                start = start if start else today.replace(day=1)
+            return start, end
+        return period_range(period, today)
+
+    @property
+    def chosen_meter(self) -> Meter | None:
+        return self.meters.get(self.cleaned_data.get("meter") or "")
+
+
+def _viewer_scope(request: AuthedRequest) -> tuple[Tenant | None, bool]:
+    """(the tenant to show or None for all, whether the user is staff), or 403 / 404."""
+    raw = request.GET.get("tenant", "").strip()
+    if is_staff_member(request.user):
+        require_staff_perm(request.user, VIEW_PERM)
+        if not raw:
+            return None, True
+        return get_for_user(Tenant.objects.all(), request.user, pk=raw, tenant_field=None), True
+    membership = request.active_membership
+    if not membership:  # a lazy object: test its truth, not its identity
+        raise Http404("You are not a member of any organisation.")
+    if raw and raw != str(membership.tenant_id):
+        raise Http404("No such organisation.")
+    return membership.tenant, False
+
+
+def _filters(request: AuthedRequest) -> tuple[UsageFilterForm, list[Meter]]:
+    meters = list(Meter.objects.all())
+    form = UsageFilterForm(request.GET, meters=meters)
+    form.is_valid()
+    return form, meters
+
+
+def _scope(form: UsageFilterForm, tenant: Tenant | None, today: datetime.date) -> UsageScope:
+    if form.errors:
+        # Filters that do not make sense are shown with their errors over this month's figures.
+        start, end = period_range(DEFAULT_PERIOD, today)
+        return UsageScope(tenant=tenant, start=start, end=end)
+    start, end = form.date_range(today)
+    return UsageScope(
+        tenant=tenant,
+        start=start,
+        end=end,
+        meter=form.chosen_meter,
+        category=form.cleaned_data.get("category", ""),
+    )
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    """Until metering lands (issue 4) the section exists with its empty state."""
-    return render(request, "empty_section.html", {"section": "usage", "title": "Usage"})
+@require_safe
+def dashboard(request: AuthedRequest) -> HttpResponse:
+    tenant, staff = _viewer_scope(request)
+    form, meter_list = _filters(request)
+    now = timezone.now()
+    today = now.astimezone(IST).date()
+    scope = _scope(form, tenant, today)
+    meters = {m.pk: m for m in meter_list}
+    records = selectors.usage_records(scope)
+    pricing = selectors.tenant_pricing(tenant, scope.start, scope.end) if tenant else None
+    breakdown = selectors.usage_breakdown(records, meters, pricing)
+
+    chart = None
+    first = scope.start or (selectors.first_day(records) if breakdown.records else None)
+    last = min(scope.end, today)
+    if breakdown.records and first is not None and first <= last:
+        bucket = selectors.bucket_for(first, last)
+        chart = charts.build_chart(
+            selectors.usage_series(records, bucket), meters, first, last, bucket
+        )
+    context = {
+        "form": form,
+        "staff": staff,
+        "tenants": Tenant.objects.order_by("display_name").values_list("id", "display_name")
+        if staff
+        else [],
+        "tenant": tenant,
+        "scope": scope,
+        "range_start": first,
+        "breakdown": breakdown,
+        "chart": chart,
+        "top": selectors.top_resources(records, meters, breakdown.meters, TOP_PER_METER)
+        if breakdown.records
+        else [],
+        "projection": selectors.billing_projection(tenant, now=now) if tenant else None,
+        "now": now,
+    }
+    template = "usage/dashboard.html#usage-results" if request.htmx else "usage/dashboard.html"
+    return render(request, template, context)
+
+
+# --- CSV exports ------------------------------------------------------------------------------
+
+
+def _moment(value: datetime.datetime) -> str:
+    return value.astimezone(IST).isoformat()
+
+
+def _number(value: Any) -> str:
+    return f"{value.normalize():f}" if value is not None else ""
+
+
+RECORD_COLUMNS = [
+    "Tenant",
+    "Meter",
+    "Category",
+    "Resource ID",
+    "Resource name",
+    "Region",
+    "Dimension",
+    "Quantity",
+    "Unit",
+    "Window start",
+    "Window end",
+    "Idempotency key",
+    "Invoice",
+]
+
+
+def _record_rows(records: QuerySet[UsageRecord]) -> Iterator[list[Any]]:
+    rows = (
+        records.order_by("window_start", "id")
+        .values_list(
+            "tenant__display_name",
+            "meter__code",
+            "meter__category",
+            "resource_id",
+            "resource_name",
+            "region",
+            "dimension_value",
+            "quantity",
+            "meter__unit",
+            "window_start",
+            "window_end",
+            "idempotency_key",
+            "invoice_line__invoice__number",
+        )
+        # A server-side cursor on PostgreSQL, chunked fetches on SQLite: memory stays flat.
+        .iterator(chunk_size=2000)
+    )
+    for tenant, meter, category, rid, name, region, dim, qty, unit, start, end, key, num in rows:
+        yield [
+            tenant,
+            meter,
+            category,
+            rid,
+            name,
+            region,
+            dim,
+            _number(qty),
+            unit,
+            _moment(start),
+            _moment(end),
+            key,
+            num or "",
+        ]
+
+
+BREAKDOWN_COLUMNS = [
+    "Tenant",
+    "Month",
+    "Category",
+    "Meter",
+    "Dimension",
+    "Unit",
+    "Records",
+    "Quantity",
+    "Rated amount (INR, before GST)",
+]
+
+
+def _breakdown_rows(
+    records: QuerySet[UsageRecord],
+    meters: dict[int, Meter],
+    tenant: Tenant | None,
+    scope: UsageScope,
+) -> Iterator[list[Any]]:
+    """One row per tenant, month, meter and dimension: the grain of an invoice's usage lines.
+    Rated (at the tenant's current prices) only when one tenant is chosen."""
+    pricing = selectors.tenant_pricing(tenant, scope.start, scope.end) if tenant else None
+    groups = selectors.monthly_groups(records).order_by(
+        "tenant_id", "month", "meter_id", "dimension_value"
+    )
+    for group in groups.iterator(chunk_size=2000):
+        meter = meters[group["meter_id"]]
+        price = pricing.price_for(meter.pk, group["dimension_value"]) if pricing else None
+        amount = rate(price, group["quantity"]).amount if price else None
+        yield [
+            group["tenant__display_name"],
+            f"{group['month'].astimezone(IST):%Y-%m}",
+            meter.category,
+            meter.code,
+            group["dimension_value"],
+            meter.unit,
+            group["records"],
+            _number(group["quantity"]),
+            money_round(amount) if amount is not None else "",
+        ]
+
+
+@login_required
+@require_safe
+def export(request: AuthedRequest) -> HttpResponseBase:
+    """/usage/export?format=csv&kind=records|breakdown&<the dashboard's filters>, streamed."""
+    tenant, _ = _viewer_scope(request)
+    if request.GET.get("format", "csv") != "csv":
+        return HttpResponseBadRequest("Only format=csv is offered.")
+    kind = request.GET.get("kind", "records")
+    if kind not in ("records", "breakdown"):
+        return HttpResponseBadRequest("kind is records or breakdown.")
+    form, meter_list = _filters(request)
+    if form.errors:
+        return HttpResponseBadRequest(
+            " ".join(str(e) for errs in form.errors.values() for e in errs)
+        )
+    today = timezone.localdate()
+    scope = _scope(form, tenant, today)
+    records = selectors.usage_records(scope)
+    meters = {m.pk: m for m in meter_list}
+    if kind == "records":
+        header, rows = RECORD_COLUMNS, _record_rows(records)
+    else:
+        header, rows = BREAKDOWN_COLUMNS, _breakdown_rows(records, meters, tenant, scope)
+    writer = csv.writer(EchoBuffer())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([safe_cell(cell) for cell in row])
+
+    who = f"{tenant.pk}-" if tenant else ""
+    since = f"{scope.start:%Y%m%d}-" if scope.start else "start-"
+    filename = f"usage-{kind}-{who}{since}{scope.end:%Y%m%d}.csv"
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
