@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 
 from invoices.models import Invoice, InvoiceLine
 from tenants.models import Tenant
+from usage.models import Plan, Subscription
 
 PERIOD_CHOICES = [
     ("this_month", "This month"),
@@ -69,6 +70,9 @@ class InvoiceFilter(django_filters.FilterSet):
     tenant = django_filters.ModelChoiceFilter(
         queryset=Tenant.objects.order_by("display_name"), empty_label="All customers"
     )
+    plan = django_filters.ModelChoiceFilter(
+        queryset=Plan.objects.order_by("name"), method="filter_plan", empty_label="All plans"
+    )
     period = django_filters.ChoiceFilter(
         choices=PERIOD_CHOICES, method="filter_period", empty_label="Any date"
     )
@@ -96,7 +100,7 @@ class InvoiceFilter(django_filters.FilterSet):
 
     class Meta:
         model = Invoice
-        fields = ["q", "kind", "tenant", "period", "date_field"]
+        fields = ["q", "kind", "tenant", "plan", "period", "date_field"]
 
     def __init__(
         self, *args: Any, today: datetime.date, tenants: QuerySet[Tenant] | None = None, **kw: Any
@@ -105,6 +109,7 @@ class InvoiceFilter(django_filters.FilterSet):
         self.today = today
         if tenants is None:
             del self.filters["tenant"]
+            del self.filters["plan"]
         else:
             self.filters["tenant"].queryset = tenants
 
@@ -112,6 +117,12 @@ class InvoiceFilter(django_filters.FilterSet):
         self, queryset: QuerySet[Invoice], name: str, value: object
     ) -> QuerySet[Invoice]:
         return queryset  # read by filter_period
+
+    def filter_plan(self, queryset: QuerySet[Invoice], name: str, value: Plan) -> QuerySet[Invoice]:
+        """Invoices of tenants that have been on the plan (an id subquery: no join fan-out)."""
+        return queryset.filter(
+            tenant__in=Subscription.objects.filter(plan=value).values("tenant_id")
+        )
 
     def filter_search(
         self, queryset: QuerySet[Invoice], name: str, value: str

@@ -32,6 +32,16 @@ def navigation(user) -> list[NavItem]:
     return items
 
 
+def _session_staff_roles(request: HttpRequest) -> list[str]:
+    """The user menu's role label, read once per session: it is display only (every permission
+    check asks the database), and a query for it on every page counts against the list's budget."""
+    roles = request.session.get("staff_roles")
+    if roles is None:
+        roles = staff_role_names(request.user)
+        request.session["staff_roles"] = roles
+    return list(roles)
+
+
 def portal(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -40,7 +50,7 @@ def portal(request: HttpRequest) -> dict[str, object]:
     return {
         "nav_items": navigation(user),
         "is_staff_member": staff,
-        "staff_roles": staff_role_names(user) if staff else [],
+        "staff_roles": _session_staff_roles(request) if staff else [],
         "my_memberships": (
             [] if staff else list(Membership.objects.filter(user=user).select_related("tenant"))
         ),
