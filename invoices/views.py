@@ -54,7 +54,7 @@ def _scoped(request: AuthedRequest) -> tuple[QuerySet[Invoice], bool]:
     invoices = invoices_for(request.user)
     if not staff:
         membership = request.active_membership
-        if membership is None:
+        if not membership:  # a lazy object: test its truth, never "is None"
             raise Http404("You are not a member of any organisation.")
         invoices = invoices.filter(tenant_id=membership.tenant_id)
     return invoices, staff

@@ -72,6 +72,31 @@ def migrated_rows(db):
 
 
 @pytest.fixture
+def plan(db):
+    """The Standard plan: ₹25,000 a month; vCPU ₹1.20/h; egress graduated after 100 GB free
+    (₹4.50 up to 1,000 GB, then ₹3.00); GPU ₹180/h for A100, ₹90/h for other types."""
+    from decimal import Decimal as D
+
+    from usage.models import Meter, Plan, PlanPrice
+
+    plan = Plan.objects.create(code="standard", name="Standard", monthly_fee=D("25000"))
+    meters = {m.code: m for m in Meter.objects.all()}
+    PlanPrice.objects.create(plan=plan, meter=meters["vcpu_hours"], unit_price=D("1.20"))
+    PlanPrice.objects.create(
+        plan=plan,
+        meter=meters["egress_gb"],
+        model="graduated",
+        tiers=[{"up_to": "1000", "unit_price": "4.50"}, {"up_to": None, "unit_price": "3.00"}],
+        included_quantity=D("100"),
+    )
+    PlanPrice.objects.create(
+        plan=plan, meter=meters["gpu_hours"], dimension_value="A100", unit_price=D("180")
+    )
+    PlanPrice.objects.create(plan=plan, meter=meters["gpu_hours"], unit_price=D("90"))
+    return plan
+
+
+@pytest.fixture
 def provider(db):
     return ProviderProfileFactory()
 

@@ -13,8 +13,6 @@ from invoices.models import Invoice
 from usage.models import (
     Meter,
     OneTimeCharge,
-    Plan,
-    PlanPrice,
     PriceOverride,
     Subscription,
     UsageRecord,
@@ -23,25 +21,6 @@ from usage.models import (
 D = Decimal
 OCT = generation.Period.month("2026-10")
 IST = generation.IST
-
-
-@pytest.fixture
-def plan(db):
-    plan = Plan.objects.create(code="standard", name="Standard", monthly_fee=D("25000"))
-    meters = {m.code: m for m in Meter.objects.all()}
-    PlanPrice.objects.create(plan=plan, meter=meters["vcpu_hours"], unit_price=D("1.20"))
-    PlanPrice.objects.create(
-        plan=plan,
-        meter=meters["egress_gb"],
-        model="graduated",
-        tiers=[{"up_to": "1000", "unit_price": "4.50"}, {"up_to": None, "unit_price": "3.00"}],
-        included_quantity=D("100"),
-    )
-    PlanPrice.objects.create(
-        plan=plan, meter=meters["gpu_hours"], dimension_value="A100", unit_price=D("180")
-    )
-    PlanPrice.objects.create(plan=plan, meter=meters["gpu_hours"], unit_price=D("90"))
-    return plan
 
 
 @pytest.fixture

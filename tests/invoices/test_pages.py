@@ -190,6 +190,12 @@ class TestList:
         assert f'<option value="{globex.pk}">Globex Analytics</option>' in options
         assert f'<option value="{acme.pk}" selected>Acme Cloud</option>' in options
 
+    def test_a_person_without_an_organisation_gets_404_not_an_error(self, db):
+        from tests.factories import UserFactory
+
+        loner = UserFactory(username="loner")
+        assert client_for(loner).get(reverse("invoices:list")).status_code == 404
+
     def test_htmx_gets_the_results_region_only(self, make, acme, finance):
         make(acme)
         response = client_for(finance).get(reverse("invoices:list"), headers={"HX-Request": "true"})
