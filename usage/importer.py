@@ -35,6 +35,7 @@ from django.utils import timezone
 from usage.ingest import (
     COLUMNS,
     INSERT_CHUNK,
+    ROW_COLUMNS,
     Catalogue,
     RecordError,
     Row,
@@ -385,7 +386,7 @@ def check_file(fileobj: IO[bytes], *, name: str, fmt: str | None = None) -> None
 
 # --- Storing ---------------------------------------------------------------------------------
 
-STAGING_COLUMNS = COLUMNS[:-2]  # source and received_at are the same for the whole chunk
+STAGING_COLUMNS = ROW_COLUMNS  # source and received_at are the same for the whole chunk
 
 
 def _copy_rows(rows: list[Row], *, source: str) -> int:
@@ -404,21 +405,7 @@ def _copy_rows(rows: list[Row], *, source: str) -> int:
         )
         with cursor.cursor.copy(f"COPY {STAGING_TABLE} ({names}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(
-                    (
-                        row.tenant_id,
-                        row.meter_id,
-                        row.resource_id,
-                        row.resource_name,
-                        row.region,
-                        row.dimension_value,
-                        row.dimensions,
-                        row.quantity,
-                        row.window_start,
-                        row.window_end,
-                        row.idempotency_key,
-                    )
-                )
+                copy.write_row(row.values())
         cursor.execute(
             f"INSERT INTO {table} ({', '.join(COLUMNS)}) "  # noqa: S608 - names are ours
             f"SELECT {names}, %s, %s FROM {STAGING_TABLE} "

@@ -9,7 +9,7 @@ exactly once, and the answer counts what was new and what was a duplicate exactl
 import datetime
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +40,10 @@ class Row:
     window_start: datetime.datetime
     window_end: datetime.datetime
     idempotency_key: str
+
+    def values(self) -> tuple[Any, ...]:
+        """The row's values in the order of its fields, which is the order of ``ROW_COLUMNS``."""
+        return astuple(self)
 
 
 @dataclass
@@ -152,18 +156,9 @@ def parse_record(raw: object, catalogue: Catalogue) -> Row:
     )
 
 
+ROW_COLUMNS = tuple(f.name for f in fields(Row))  # the API insert and the COPY import share it
 COLUMNS = (
-    "tenant_id",
-    "meter_id",
-    "resource_id",
-    "resource_name",
-    "region",
-    "dimension_value",
-    "dimensions",
-    "quantity",
-    "window_start",
-    "window_end",
-    "idempotency_key",
+    *ROW_COLUMNS,
     "source",
     "received_at",
 )
@@ -183,23 +178,7 @@ def insert_records(rows: list[Row], *, source: str) -> int:
     )
     params: list[Any] = []
     for row in rows:
-        params.extend(
-            [
-                row.tenant_id,
-                row.meter_id,
-                row.resource_id,
-                row.resource_name,
-                row.region,
-                row.dimension_value,
-                row.dimensions,
-                row.quantity,
-                row.window_start,
-                row.window_end,
-                row.idempotency_key,
-                source,
-                now,
-            ]
-        )
+        params.extend([*row.values(), source, now])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return len(cursor.fetchall())
