@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "usage",
     "invoices",
     "payments",
+    "payments.sandbox",
 ]
 
 MIDDLEWARE = [

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -37,11 +38,16 @@ urlpatterns = [
         "usage/tokens/<int:token_id>/revoke/", token_views.token_revoke, name="usage_token_revoke"
     ),
     path("usage/imports/", include("usage.import_urls")),
+    path("usage/", include("usage.plan_urls")),
     path("usage/", include("usage.urls")),
     path("payments/", include("payments.urls")),
     path("api/v1/usage/records", usage_api.usage_records, name="api_usage_records"),
     path("django-admin/", admin.site.urls),
 ]
+
+if settings.RAZORPAY_MODE == "sandbox":
+    # The Razorpay-compatible sandbox: never mounted in live mode (production refuses sandbox).
+    urlpatterns.append(path("sandbox/razorpay/", include("payments.sandbox.urls")))
 
 handler400 = "billing_portal.views.error_400"
 handler403 = "billing_portal.views.error_403"
