@@ -259,10 +259,19 @@ RAZORPAY_MODE = env_choice(
 RAZORPAY_KEY_ID = env_str("RAZORPAY_KEY_ID", "rzp_test_sandbox")
 RAZORPAY_KEY_SECRET = env_str("RAZORPAY_KEY_SECRET", "sandbox-key-secret")
 RAZORPAY_WEBHOOK_SECRET = env_str("RAZORPAY_WEBHOOK_SECRET", "sandbox-webhook-secret")
+# The SDK appends /v1/... to this: the sandbox mounts the same paths under /sandbox/razorpay/.
 RAZORPAY_BASE_URL = env_str(
     "RAZORPAY_BASE_URL",
-    "https://api.razorpay.com/v1" if RAZORPAY_MODE == "live" else f"{SITE_URL}/sandbox/razorpay/v1",
+    "https://api.razorpay.com" if RAZORPAY_MODE == "live" else f"{SITE_URL}/sandbox/razorpay",
+).rstrip("/")
+# Seconds before a call to the gateway gives up (connect, read).
+RAZORPAY_TIMEOUT = env_int("RAZORPAY_TIMEOUT", 10)
+# The sandbox only: where it delivers webhooks, and whether it delivers each one twice and out of
+# order (so the demo exercises the paths production does).
+RAZORPAY_SANDBOX_WEBHOOK_URL = env_str(
+    "RAZORPAY_SANDBOX_WEBHOOK_URL", f"{SITE_URL}/payments/razorpay/webhook"
 )
+RAZORPAY_SANDBOX_WEBHOOK_CHAOS = env_bool("RAZORPAY_SANDBOX_WEBHOOK_CHAOS", default=True)
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CSP = {
