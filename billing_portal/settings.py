@@ -160,7 +160,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "Asia/Kolkata"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task taken by a worker that dies without acknowledging it goes back to the queue after this
+# many seconds. It must be longer than any countdown (the longest is the sandbox's webhook retry,
+# 30 minutes): a message waiting on its ETA past it would be delivered twice. A task that runs
+# longer than it is delivered again while it runs; every long task here claims its work, so the
+# second delivery finds nothing to do.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+}
+# No task runs unbounded; tasks with more work set their own, larger limits.
+CELERY_TASK_SOFT_TIME_LIMIT = 5 * 60
+CELERY_TASK_TIME_LIMIT = 6 * 60
 # The static beat schedule: each later capability adds its jobs here (docs/operations.md).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "flush-email-outbox": {"task": "invoices.tasks.flush_outbox", "schedule": 5 * 60},
@@ -168,11 +178,30 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "invoices.tasks.generate_monthly_invoices",
         "schedule": crontab(day_of_month=1, hour=2, minute=0),  # the previous month's drafts
     },
+    "monthly-invoice-catch-up": {
+        # The same run again: it skips tenants that have their draft, so it only fills in chunks a
+        # dead worker lost (a killed worker's task comes back only after the visibility timeout).
+        "task": "invoices.tasks.generate_monthly_invoices",
+        "schedule": crontab(day_of_month=1, hour=8, minute=0),
+    },
     "daily-overdue-sweep": {
         "task": "invoices.tasks.daily_sweep",
         "schedule": crontab(hour=6, minute=30),  # Asia/Kolkata, before the working day
     },
+    "resume-stalled-usage-imports": {
+        "task": "usage.tasks.resume_stalled_imports",
+        "schedule": 10 * 60,
+    },
+    "purge-usage-import-files": {
+        "task": "usage.tasks.purge_import_files",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
+# Tenants per task of the monthly run: small enough to retry cheaply, large enough to be efficient.
+INVOICE_RUN_CHUNK = env_int("INVOICE_RUN_CHUNK", 200, minimum=1)
+# Uploaded usage files are removed once imported; a failed upload and the rejected-lines file are
+# kept this many days.
+USAGE_IMPORT_KEEP_DAYS = env_int("USAGE_IMPORT_KEEP_DAYS", 30, minimum=1)
 # Reminders: this many days before the due date, on it, then every N days while overdue. A
 # tenant is suspended (and billing admins told) this many days after an invoice fell overdue.
 REMINDER_DAYS_BEFORE_DUE = env_int("REMINDER_DAYS_BEFORE_DUE", 3, minimum=0)

@@ -24,7 +24,7 @@ def dispatch_email(email_id: int) -> None:
         log.warning("email %s stays queued: the broker did not take the task", email_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def deliver_email(email_id: int) -> str:
     """One attempt. A failure leaves the row queued with a retry time, which flush_outbox honours
     (so the backoff survives worker restarts and eager runs alike), until the row's attempts run
@@ -74,7 +74,7 @@ def flush_outbox() -> int:
     return count
 
 
-@shared_task
+@shared_task(soft_time_limit=30 * 60, time_limit=31 * 60)
 def daily_sweep() -> dict[str, object]:
     """Beat, every morning (Asia/Kolkata): overdue marks, reminders, suspensions."""
     result = services.overdue_sweep()
@@ -84,9 +84,6 @@ def daily_sweep() -> dict[str, object]:
         "reminders": result.reminders,
         "suspended": result.suspended,
     }
-
-
-RUN_CHUNK = 200  # tenants per task: small enough to retry cheaply, large enough to be efficient
 
 
 @shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=25 * 60)
@@ -117,7 +114,8 @@ def generate_monthly_invoices(period: str | None = None) -> int:
     # One cutoff for the whole run: every chunk bills exactly the records received before it.
     cutoff = timezone.now().isoformat()
     ids = list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(ids), RUN_CHUNK):
-        generate_invoices_chunk.delay(label, ids[start : start + RUN_CHUNK], cutoff)
-    log.info("monthly run %s: %s tenants in %s chunks", label, len(ids), -(-len(ids) // RUN_CHUNK))
+    chunk = settings.INVOICE_RUN_CHUNK
+    for start in range(0, len(ids), chunk):
+        generate_invoices_chunk.delay(label, ids[start : start + chunk], cutoff)
+    log.info("monthly run %s: %s tenants in %s chunks", label, len(ids), -(-len(ids) // chunk))
     return len(ids)

@@ -212,7 +212,7 @@ def test_the_command_refuses_bad_input(db, args, message):
 def test_the_beat_task_fans_out_over_chunks(subscribed, globex, settings, monkeypatch):
     from invoices import tasks
 
-    monkeypatch.setattr(tasks, "RUN_CHUNK", 1)
+    settings.INVOICE_RUN_CHUNK = 1
     use(subscribed, "vcpu_hours", "100", (10, 3), "a")
     assert tasks.generate_monthly_invoices("2026-10") == 2
     assert Invoice.objects.filter(tenant=subscribed, period_start=OCT.start).count() == 1
