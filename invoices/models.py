@@ -278,6 +278,7 @@ class OutboundEmail(models.Model):
         REMINDER = "reminder", "Reminder"
         RECEIPT = "receipt", "Payment receipt"
         ADMIN_NOTICE = "admin_notice", "Notice to billing admins"
+        PAYMENT_REVIEW = "payment_review", "Payment to review (to billing admins)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

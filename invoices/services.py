@@ -658,6 +658,7 @@ EMAIL_TEMPLATES: dict[str, str] = {
     OutboundEmail.Kind.REMINDER: "emails/invoice_reminder",
     OutboundEmail.Kind.RECEIPT: "emails/payment_receipt",
     OutboundEmail.Kind.ADMIN_NOTICE: "emails/tenant_suspended",
+    OutboundEmail.Kind.PAYMENT_REVIEW: "emails/payment_review",
 }
 
 

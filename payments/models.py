@@ -38,14 +38,25 @@ class Payment(models.Model):
         max_length=100, blank=True, help_text="UTR, cheque number or gateway payment id."
     )
     received_on = models.DateField(null=True, blank=True)
-    gateway_order_id = models.CharField(max_length=40, blank=True)
+    # A Razorpay payment is one order: Pay Now creates both. The payer may try several times
+    # inside the checkout; the payment id kept is the one that was captured (or the last failure).
+    gateway_order_id = models.CharField(max_length=40, null=True, blank=True, unique=True)
     gateway_payment_id = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    gateway_method = models.CharField(
+        max_length=20, blank=True, help_text="upi, card, netbanking or wallet, as Razorpay says."
+    )
     failure_reason = models.CharField(max_length=300, blank=True)
+    # Set when the money reached the invoice; the one guard against applying a payment twice.
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # A captured payment the gateway reports with another amount or currency than the order, or
+    # one the invoice can no longer take: kept for a person to decide, never applied silently.
+    review_reason = models.CharField(max_length=300, blank=True)
     note = models.CharField(max_length=300, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
     captured_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -57,14 +68,27 @@ class Payment(models.Model):
                 name="payment_refund_within_amount",
             ),
         ]
-        indexes = [models.Index(fields=["invoice", "status"], name="payment_invoice_status")]
+        indexes = [
+            models.Index(fields=["invoice", "status"], name="payment_invoice_status"),
+            models.Index(fields=["status", "created_at"], name="payment_status_created"),
+            models.Index(fields=["tenant", "created_at"], name="payment_tenant_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_method_display()} {self.amount} on {self.invoice}"
 
     @property
     def refundable(self) -> Decimal:
-        return self.amount - self.amount_refunded
+        """What may still be refunded: refunds waiting on the gateway count as spent."""
+        pending = sum(
+            (r.amount for r in self.refunds.all() if r.status == Refund.Status.PENDING),
+            Decimal(0),
+        )
+        return self.amount - self.amount_refunded - pending
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.review_reason)
 
 
 class Refund(models.Model):
@@ -80,6 +104,7 @@ class Refund(models.Model):
     reason = models.CharField(max_length=300)
     reference = models.CharField(max_length=100, blank=True)
     gateway_refund_id = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -94,3 +119,25 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund {self.amount} of {self.payment}"
+
+
+class WebhookEvent(models.Model):
+    """A Razorpay webhook as received: stored before it is handled, once per event id."""
+
+    event_id = models.CharField(max_length=60, unique=True)
+    event = models.CharField(max_length=40)
+    # The gateway ids the event is about, for finding its events from a payment.
+    gateway_payment_id = models.CharField(max_length=40, blank=True, db_index=True)
+    gateway_order_id = models.CharField(max_length=40, blank=True, db_index=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    deliveries = models.PositiveIntegerField(default=1)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["processed_at", "received_at"], name="webhook_unprocessed")]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id}"

@@ -1,9 +1,15 @@
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 
-@login_required
-def payment_list(request: HttpRequest) -> HttpResponse:
-    """Until payments land (issue 5) the section exists with its empty state."""
-    return render(request, "empty_section.html", {"section": "payments", "title": "Payments"})
+@csrf_exempt
+@require_POST
+def razorpay_callback(request: HttpRequest) -> HttpResponse:
+    raise NotImplementedError
+
+
+@csrf_exempt
+@require_POST
+def razorpay_webhook(request: HttpRequest) -> HttpResponse:
+    raise NotImplementedError
