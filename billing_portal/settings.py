@@ -188,6 +188,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "invoices.tasks.daily_sweep",
         "schedule": crontab(hour=6, minute=30),  # Asia/Kolkata, before the working day
     },
+    "reconcile-payments": {
+        # Orders still open after 15 minutes, pending refunds, webhook events left unhandled.
+        "task": "payments.tasks.reconcile_payments",
+        "schedule": 15 * 60,
+    },
     "resume-stalled-usage-imports": {
         "task": "usage.tasks.resume_stalled_imports",
         "schedule": 10 * 60,
@@ -301,6 +306,10 @@ RAZORPAY_SANDBOX_WEBHOOK_URL = env_str(
     "RAZORPAY_SANDBOX_WEBHOOK_URL", f"{SITE_URL}/payments/razorpay/webhook"
 )
 RAZORPAY_SANDBOX_WEBHOOK_CHAOS = env_bool("RAZORPAY_SANDBOX_WEBHOOK_CHAOS", default=True)
+# The sandbox only: how a refund settles after it is created ("pending" leaves it for the console).
+RAZORPAY_SANDBOX_REFUND_OUTCOME = env_choice(
+    "RAZORPAY_SANDBOX_REFUND_OUTCOME", "processed", ("processed", "failed", "pending")
+)
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_CSP = {
