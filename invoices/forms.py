@@ -151,6 +151,24 @@ class PaymentForm(forms.Form):
         return day
 
 
+class PayForm(forms.Form):
+    amount = money_field(
+        min_value=Decimal("1.00"),
+        label="Amount to pay (₹)",
+        help_text="The balance due, or a part of it (at least ₹1).",
+    )
+
+    def __init__(self, *args: Any, invoice: Invoice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invoice = invoice
+
+    def clean_amount(self) -> Decimal:
+        amount: Decimal = self.cleaned_data["amount"]
+        if amount > self.invoice.balance_due:
+            raise forms.ValidationError(f"At most the balance due, ₹{self.invoice.balance_due}.")
+        return amount
+
+
 class RefundForm(forms.Form):
     payment = forms.ModelChoiceField(queryset=Payment.objects.none(), empty_label=None)
     amount = money_field(min_value=Decimal("0.01"), label="Amount (₹)")
@@ -158,7 +176,9 @@ class RefundForm(forms.Form):
 
     def __init__(self, *args: Any, invoice: Invoice, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        payments = invoice.payments.filter(status=Payment.Status.CAPTURED)
+        payments = invoice.payments.filter(
+            status=Payment.Status.CAPTURED, applied_at__isnull=False
+        ).prefetch_related("refunds")
         self.fields["payment"].queryset = payments  # type: ignore[attr-defined]
         self.fields["payment"].label_from_instance = (  # type: ignore[attr-defined]
             lambda p: f"{p.get_method_display()} {p.reference or ''} · refundable ₹{p.refundable}"

@@ -53,6 +53,7 @@ ACTIONS: dict[str, tuple[frozenset[str], str | None]] = {
     ),
     "resolve_dispute": (frozenset(S.values), "invoices.resolve_dispute"),
     "dispute": (frozenset({S.SENT, S.PARTIALLY_PAID, S.PAID, S.OVERDUE}), None),
+    "pay": (frozenset({S.SENT, S.PARTIALLY_PAID, S.OVERDUE}), None),
 }
 
 ACTION_LABELS = {
@@ -67,9 +68,10 @@ ACTION_LABELS = {
     "refund": "Record refund",
     "resolve_dispute": "Resolve dispute",
     "dispute": "Report a problem",
+    "pay": "Pay now",
 }
 
-CUSTOMER_CAPABILITY = {"dispute": "invoice.dispute"}
+CUSTOMER_CAPABILITY = {"dispute": "invoice.dispute", "pay": "invoice.pay"}
 
 
 class InvoiceActionError(ValidationError):
@@ -106,7 +108,7 @@ def _state_refusal(invoice: Invoice, action: str) -> str | None:
         return "This invoice is approved already."
     if action in ("void", "regenerate") and invoice.amount_paid > 0:
         return "Money has been received on this invoice: refund it instead of voiding."
-    if action == "record_payment" and invoice.balance_due <= 0:
+    if action in ("record_payment", "pay") and invoice.balance_due <= 0:
         return "Nothing is due on this invoice."
     if action == "refund" and invoice.refundable <= 0:
         return "Everything received on this invoice has been refunded."

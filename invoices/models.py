@@ -207,6 +207,9 @@ class InvoiceEvent(models.Model):
         DISPUTED = "disputed", "Dispute opened"
         DISPUTE_RESOLVED = "dispute_resolved", "Dispute resolved"
         EMAIL = "email", "Email delivered"
+        PAYMENT_STARTED = "payment_started", "Payment started (Pay Now)"
+        PAYMENT_FAILED = "payment_failed", "Payment failed"
+        PAYMENT_REVIEW = "payment_review", "Payment held for review"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(auto_now_add=True)

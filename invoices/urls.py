@@ -2,6 +2,7 @@ from django.urls import path
 
 from invoices import views
 from invoices.lifecycle import ACTIONS
+from payments import views as payment_views
 
 app_name = "invoices"
 
@@ -11,6 +12,11 @@ urlpatterns = [
     path("bulk/", views.invoice_bulk, name="bulk"),
     path("<int:invoice_id>/", views.invoice_detail, name="detail"),
     path("<int:invoice_id>/edit/", views.invoice_edit, name="edit"),
+    path(
+        "<int:invoice_id>/payments/refresh/",
+        payment_views.invoice_refresh,
+        name="refresh_payments",
+    ),
 ] + [
     # One named URL per action (invoices:send, invoices:void ...), each a POST.
     path(

@@ -29,6 +29,8 @@ from invoices.lifecycle import (
 from invoices.models import Invoice
 from invoices.selectors import invoice_for_sheet, invoice_summary, invoices_for
 from payments import services as payment_services
+from payments import views as payment_views
+from payments.models import Payment
 from tenants.access import require_staff_perm
 from tenants.models import Tenant
 from tenants.roles import is_staff_member
@@ -139,6 +141,7 @@ ACTION_FORMS: dict[str, Callable[..., Any]] = {
     "refund": f.RefundForm,
     "dispute": f.DisputeForm,
     "resolve_dispute": f.ResolveForm,
+    "pay": f.PayForm,
 }
 
 
@@ -146,8 +149,10 @@ def _action_form(action: str, invoice: Invoice, data: Any = None) -> Any:
     form_class = ACTION_FORMS[action]
     # One page holds every action's form: a prefix keeps their field ids apart.
     kwargs: dict[str, Any] = {"prefix": action}
-    if action == "refund":
+    if action in ("refund", "pay"):
         kwargs["invoice"] = invoice
+    if action == "pay" and data is None:
+        kwargs["initial"] = {"amount": invoice.balance_due}
     if action == "record_payment" and data is None:
         kwargs["initial"] = {"amount": invoice.balance_due, "received_on": services.today()}
     if action == "refund" and data is None:
@@ -170,6 +175,12 @@ def _render_detail(
     }
     context = {
         "invoice": invoice,
+        "payment_result": _payment_result(request, invoice),
+        "open_attempts": any(
+            p.method == Payment.Method.RAZORPAY and p.status in payment_services.GATEWAY_OPEN
+            for p in invoice.payments.all()
+        )
+        or any(r.status == r.Status.PENDING for r in invoice.refunds.all()),
         "actions": actions,
         "action_forms": action_forms,
         "open_form": next(iter(bound or {}), ""),
@@ -180,6 +191,14 @@ def _render_detail(
     sheet = request.htmx and request.GET.get("sheet")
     template = "invoices/detail.html#invoice-sheet" if sheet else "invoices/detail.html"
     return render(request, template, context, status=status)
+
+
+def _payment_result(request: AuthedRequest, invoice: Invoice) -> Payment | None:
+    """The attempt the payer is back from (``?payment=``), to say how it went."""
+    raw = request.GET.get("payment", "")
+    if not raw.isdigit():
+        return None
+    return next((p for p in invoice.payments.all() if p.pk == int(raw)), None)
 
 
 @login_required
@@ -213,6 +232,11 @@ def _run_action(invoice: Invoice, action: str, user: Any, data: dict[str, Any]) 
         payment = payment_services.payment_record_manual(invoice=invoice, actor=user, **data)
         return f"Payment of ₹{payment.amount} recorded."
     if action == "refund":
+        if data["payment"].method == Payment.Method.RAZORPAY:
+            refund = payment_services.refund_through_gateway(invoice=invoice, actor=user, **data)
+            if refund.status == refund.Status.PROCESSED:
+                return f"Refund of ₹{refund.amount} processed by Razorpay."
+            return f"Refund of ₹{refund.amount} sent to Razorpay: pending until it is processed."
         refund = payment_services.refund_record(invoice=invoice, actor=user, **data)
         return f"Refund of ₹{refund.amount} recorded."
     if action == "dispute":
@@ -237,6 +261,9 @@ def invoice_action(request: AuthedRequest, invoice_id: int, action: str) -> Http
             messages.error(request, "Nothing was changed: correct the form below.")
             return _render_detail(request, invoice, bound={action: form}, status=400)
         data = {k: v for k, v in form.cleaned_data.items() if k != "confirm"}
+    if action == "pay":
+        # Leaves for the gateway's checkout, not back to the sheet.
+        return payment_views.checkout_start(request, invoice, data["amount"])
     try:
         message = _run_action(invoice, action, request.user, data)
     except InvoiceActionError as error:

@@ -28,6 +28,7 @@ BADGE_COLOURS = {
     "processing": "yellow",
     "captured": "green",
     "failed": "red",
+    "processed": "purple",
     "queued": "grey",
     "running": "blue",
     "done": "green",

@@ -5,62 +5,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invoices', '0006_sweep_flags'),
-        ('payments', '0001_initial'),
-        ('tenants', '0003_sweep_flags'),
+        ("invoices", "0006_sweep_flags"),
+        ("payments", "0001_initial"),
+        ("tenants", "0003_sweep_flags"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookEvent',
+            name="WebhookEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=60, unique=True)),
-                ('event', models.CharField(max_length=40)),
-                ('gateway_payment_id', models.CharField(blank=True, db_index=True, max_length=40)),
-                ('gateway_order_id', models.CharField(blank=True, db_index=True, max_length=40)),
-                ('payload', models.JSONField()),
-                ('received_at', models.DateTimeField(auto_now_add=True)),
-                ('deliveries', models.PositiveIntegerField(default=1)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.CharField(blank=True, max_length=300)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=60, unique=True)),
+                ("event", models.CharField(max_length=40)),
+                ("gateway_payment_id", models.CharField(blank=True, db_index=True, max_length=40)),
+                ("gateway_order_id", models.CharField(blank=True, db_index=True, max_length=40)),
+                ("payload", models.JSONField()),
+                ("received_at", models.DateTimeField(auto_now_add=True)),
+                ("deliveries", models.PositiveIntegerField(default=1)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.CharField(blank=True, max_length=300)),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
+                "ordering": ["-received_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='payment',
-            name='applied_at',
+            model_name="payment",
+            name="applied_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='gateway_method',
-            field=models.CharField(blank=True, help_text='upi, card, netbanking or wallet, as Razorpay says.', max_length=20),
+            model_name="payment",
+            name="gateway_method",
+            field=models.CharField(
+                blank=True,
+                help_text="upi, card, netbanking or wallet, as Razorpay says.",
+                max_length=20,
+            ),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='review_reason',
+            model_name="payment",
+            name="review_reason",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='payment',
-            name='updated_at',
+            model_name="payment",
+            name="updated_at",
             field=models.DateTimeField(auto_now=True),
         ),
         migrations.AddField(
-            model_name='refund',
-            name='failure_reason',
+            model_name="refund",
+            name="failure_reason",
             field=models.CharField(blank=True, max_length=300),
         ),
         # Manual payments carried "" for no order; NULL lets the order id be unique.
         migrations.AlterField(
-            model_name='payment',
-            name='gateway_order_id',
+            model_name="payment",
+            name="gateway_order_id",
             field=models.CharField(blank=True, max_length=40, null=True),
         ),
         migrations.RunSQL(
@@ -68,20 +76,20 @@ class Migration(migrations.Migration):
             migrations.RunSQL.noop,
         ),
         migrations.AlterField(
-            model_name='payment',
-            name='gateway_order_id',
+            model_name="payment",
+            name="gateway_order_id",
             field=models.CharField(blank=True, max_length=40, null=True, unique=True),
         ),
         migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(fields=['status', 'created_at'], name='payment_status_created'),
+            model_name="payment",
+            index=models.Index(fields=["status", "created_at"], name="payment_status_created"),
         ),
         migrations.AddIndex(
-            model_name='payment',
-            index=models.Index(fields=['tenant', 'created_at'], name='payment_tenant_created'),
+            model_name="payment",
+            index=models.Index(fields=["tenant", "created_at"], name="payment_tenant_created"),
         ),
         migrations.AddIndex(
-            model_name='webhookevent',
-            index=models.Index(fields=['processed_at', 'received_at'], name='webhook_unprocessed'),
+            model_name="webhookevent",
+            index=models.Index(fields=["processed_at", "received_at"], name="webhook_unprocessed"),
         ),
     ]

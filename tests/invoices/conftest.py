@@ -3,6 +3,7 @@
 import pytest
 
 from tests.invoices.builders import InvoiceBuilder
+from tests.payments.conftest import inprocess_http  # noqa: F401 - Pay Now reaches the sandbox
 
 
 @pytest.fixture

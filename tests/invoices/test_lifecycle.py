@@ -29,7 +29,7 @@ from invoices.lifecycle import (
 from invoices.models import Dispute, Invoice, InvoiceEvent, InvoiceLine, OutboundEmail
 from invoices.services import LineData
 from payments.models import Payment, Refund
-from payments.services import payment_record_manual, refund_record
+from payments.services import pay_now_start, payment_record_manual, refund_record
 from tests.invoices.builders import (
     DEFAULT_TOTAL,
     DISPUTE_REASON,
@@ -44,15 +44,15 @@ S = Invoice.Status
 STATUSES = list(S.values)
 STAFF_ACTIONS = [action for action, (_, perm) in ACTIONS.items() if perm is not None]
 
-# What a billing admin (or, for ``dispute``, the tenant's owner) may do to the invoice the builder
+# What a billing admin (or, for ``dispute`` and ``pay``, the tenant's owner) may do to the invoice the builder
 # makes in each status: overdue with nothing paid, voided from sent, refunded in full.
 ALLOWED: dict[str, set[str]] = {
     S.DRAFT: {"edit", "finalize", "send", "void", "regenerate"},
     S.PENDING: {"approve", "send", "void", "regenerate"},
-    S.SENT: {"remind", "void", "regenerate", "record_payment", "dispute"},
-    S.PARTIALLY_PAID: {"remind", "record_payment", "refund", "dispute"},
+    S.SENT: {"remind", "void", "regenerate", "record_payment", "dispute", "pay"},
+    S.PARTIALLY_PAID: {"remind", "record_payment", "refund", "dispute", "pay"},
     S.PAID: {"refund", "dispute"},
-    S.OVERDUE: {"remind", "void", "regenerate", "record_payment", "dispute"},
+    S.OVERDUE: {"remind", "void", "regenerate", "record_payment", "dispute", "pay"},
     S.VOIDED: set(),
     S.REFUNDED: set(),
 }
@@ -116,6 +116,9 @@ def run_action(action: str, invoice: Invoice, actor: User) -> object:
         )
     if action == "dispute":
         return services.dispute_open(invoice=invoice, actor=actor, reason=DISPUTE_REASON)
+    if action == "pay":
+        # The whole balance, through the real SDK to the sandbox (see ``inprocess_http``).
+        return pay_now_start(invoice=invoice, amount=max(invoice.balance_due, PAYMENT), actor=actor)
     raise AssertionError(f"no runner for {action}")
 
 
@@ -231,6 +234,24 @@ def after_refund(old: Invoice, new: Invoice, events: list[InvoiceEvent], actor: 
     assert events[0].amount == REFUND
 
 
+def after_pay(old: Invoice, new: Invoice, events: list[InvoiceEvent], actor: User) -> None:
+    # Only an order with the gateway: the money moves when the gateway confirms it.
+    assert (new.status, new.amount_paid, new.balance_due) == (
+        old.status,
+        old.amount_paid,
+        old.balance_due,
+    )
+    payment = new.payments.get(method=Payment.Method.RAZORPAY)
+    assert (payment.status, payment.amount, payment.recorded_by) == (
+        Payment.Status.CREATED,
+        old.balance_due,
+        actor,
+    )
+    assert payment.gateway_order_id.startswith("order_")
+    assert moves(events) == [("payment_started", "", "")]
+    assert events[0].amount == old.balance_due
+
+
 def after_dispute(old: Invoice, new: Invoice, events: list[InvoiceEvent], actor: User) -> None:
     assert new.status == old.status
     assert new.disputed
@@ -250,6 +271,7 @@ AFTER: dict[str, Callable[[Invoice, Invoice, list[InvoiceEvent], User], None]] =
     "record_payment": after_record_payment,
     "refund": after_refund,
     "dispute": after_dispute,
+    "pay": after_pay,
 }
 
 
@@ -262,15 +284,17 @@ def matrix_cases():
 def test_the_matrix_covers_every_status_and_action():
     assert set(ALLOWED) == set(STATUSES) == set(TRANSITIONS)
     assert set(AFTER) | {"resolve_dispute"} == set(ACTIONS)
-    assert len(list(matrix_cases())) == 8 * 11
+    assert len(list(matrix_cases())) == 8 * 12
 
 
 @pytest.mark.parametrize(("status", "action"), list(matrix_cases()))
 def test_an_action_works_where_the_lifecycle_allows_it_and_changes_nothing_elsewhere(
-    make_invoice, billing_admin, owner, status, action
+    make_invoice, billing_admin, owner, status, action, request
 ):
     invoice = make_invoice(status)
-    actor = owner if action == "dispute" else billing_admin
+    actor = owner if action in ("dispute", "pay") else billing_admin
+    if action == "pay":
+        request.getfixturevalue("inprocess_http")
     before = snapshot(invoice)
 
     if action in ALLOWED[status]:
@@ -585,7 +609,7 @@ def test_finance_cannot_void_send_approve_or_edit(make_invoice, finance, status,
 def test_an_owner_or_admin_of_the_tenant_can_report_a_problem(make_invoice, request, customer):
     user = request.getfixturevalue(customer)
     invoice = make_invoice(S.SENT)
-    assert available_actions(invoice, user) == ["dispute"]
+    assert available_actions(invoice, user) == ["dispute", "pay"]
     run_action("dispute", invoice, user)
     assert reload(invoice).disputed
     assert invoice.events.get(type="disputed").actor == user
@@ -651,6 +675,7 @@ USERS = ["billing_admin", "finance", "owner", "member_admin", "viewer", "other_o
 
 
 def test_available_actions_agree_with_what_the_services_accept(make_invoice, request, owner):
+    request.getfixturevalue("inprocess_http")  # Pay Now reaches the sandbox
     invoices = [make_invoice(status) for status in STATUSES]
     invoices += [
         make_invoice(S.SENT, dispute_by=owner),
