@@ -141,6 +141,9 @@ MATRIX = [
     ("invoices:record_payment", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 400, 400]),
     ("invoices:dispute", "post", {"invoice_id"}, [302, 302, 302, 403, 404, 403, 403]),
     ("invoices:bulk", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    # Every member sees their own organisation's payments and exports them; staff see all.
+    ("payments:list", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
+    ("payments:export", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
     ("tenants:charge_add", "post", {"tenant_id"}, [302, 403, 403, 403, 404, 302, 403]),
     (
         "tenants:subscription_end",
