@@ -25,6 +25,7 @@ from invoices.lifecycle import (
     InvoiceActionError,
     action_permitted,
     available_actions,
+    status_refusal,
 )
 from invoices.models import Invoice
 from invoices.selectors import invoice_for_sheet, invoice_summary, invoices_for
@@ -254,6 +255,12 @@ def invoice_action(request: AuthedRequest, invoice_id: int, action: str) -> Http
     invoice = _invoice_for(request, invoice_id)
     if not action_permitted(invoice, request.user, action):
         raise PermissionDenied(f"Your role cannot {ACTION_LABELS[action].lower()}.")
+    refusal = status_refusal(invoice, action)
+    if refusal:
+        # Say why the invoice cannot take the action, not what is wrong with a form it no longer
+        # shows (it changed since the page was loaded, or the POST was forged).
+        messages.error(request, refusal)
+        return redirect("invoices:detail", invoice_id=invoice.pk)
     data: dict[str, Any] = {}
     if action in ACTION_FORMS:
         form = _action_form(action, invoice, request.POST)

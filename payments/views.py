@@ -3,6 +3,7 @@ gateway's own word by webhook. Refresh asks the gateway about an invoice's open 
 
 import logging
 from decimal import Decimal
+from typing import cast
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -32,8 +33,8 @@ CALLBACK_MAX_AGE = 3 * 24 * 3600  # a checkout left open over a weekend still co
 
 # Razorpay Checkout runs its script from checkout.razorpay.com and its frames and calls from
 # api.razorpay.com: allowed on the pay page only, every other page keeps the strict policy.
-CHECKOUT_CSP = {
-    **settings.SECURE_CSP,
+CHECKOUT_CSP: dict[str, list[str]] = {
+    **cast(dict[str, list[str]], settings.SECURE_CSP),
     "script-src": [CSP.SELF, CSP.NONCE, "https://checkout.razorpay.com"],
     "frame-src": ["https://api.razorpay.com", "https://checkout.razorpay.com"],
     "connect-src": [CSP.SELF, "https://api.razorpay.com", "https://lumberjack.razorpay.com"],

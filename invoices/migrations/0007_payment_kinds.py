@@ -4,20 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('invoices', '0006_sweep_flags'),
+        ("invoices", "0006_sweep_flags"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='invoiceevent',
-            name='type',
-            field=models.CharField(choices=[('created', 'Created'), ('edited', 'Edited'), ('finalized', 'Finalized'), ('approved', 'Approved'), ('sent', 'Sent'), ('reminder', 'Reminder sent'), ('payment', 'Payment recorded'), ('refund', 'Refund recorded'), ('overdue', 'Marked overdue'), ('voided', 'Voided'), ('regenerated', 'Regenerated'), ('disputed', 'Dispute opened'), ('dispute_resolved', 'Dispute resolved'), ('email', 'Email delivered'), ('payment_started', 'Payment started (Pay Now)'), ('payment_failed', 'Payment failed'), ('payment_review', 'Payment held for review')], max_length=20),
+            model_name="invoiceevent",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("edited", "Edited"),
+                    ("finalized", "Finalized"),
+                    ("approved", "Approved"),
+                    ("sent", "Sent"),
+                    ("reminder", "Reminder sent"),
+                    ("payment", "Payment recorded"),
+                    ("refund", "Refund recorded"),
+                    ("overdue", "Marked overdue"),
+                    ("voided", "Voided"),
+                    ("regenerated", "Regenerated"),
+                    ("disputed", "Dispute opened"),
+                    ("dispute_resolved", "Dispute resolved"),
+                    ("email", "Email delivered"),
+                    ("payment_started", "Payment started (Pay Now)"),
+                    ("payment_failed", "Payment failed"),
+                    ("payment_review", "Payment held for review"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='outboundemail',
-            name='kind',
-            field=models.CharField(choices=[('invoice_sent', 'Invoice sent'), ('reminder', 'Reminder'), ('receipt', 'Payment receipt'), ('admin_notice', 'Notice to billing admins'), ('payment_review', 'Payment to review (to billing admins)')], max_length=14),
+            model_name="outboundemail",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("invoice_sent", "Invoice sent"),
+                    ("reminder", "Reminder"),
+                    ("receipt", "Payment receipt"),
+                    ("admin_notice", "Notice to billing admins"),
+                    ("payment_review", "Payment to review (to billing admins)"),
+                ],
+                max_length=14,
+            ),
         ),
     ]

@@ -44,8 +44,8 @@ S = Invoice.Status
 STATUSES = list(S.values)
 STAFF_ACTIONS = [action for action, (_, perm) in ACTIONS.items() if perm is not None]
 
-# What a billing admin (or, for ``dispute`` and ``pay``, the tenant's owner) may do to the invoice the builder
-# makes in each status: overdue with nothing paid, voided from sent, refunded in full.
+# What a billing admin (or, for ``dispute`` and ``pay``, the tenant's owner) may do to the invoice
+# the builder makes in each status: overdue with nothing paid, voided from sent, refunded in full.
 ALLOWED: dict[str, set[str]] = {
     S.DRAFT: {"edit", "finalize", "send", "void", "regenerate"},
     S.PENDING: {"approve", "send", "void", "regenerate"},
