@@ -20,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from payments.sandbox import entities, services
+from payments.sandbox.after_response import after_response
 from payments.sandbox.models import SandboxOrder, SandboxPayment, SandboxRefund
 from payments.sandbox.services import SandboxError, not_found
 
@@ -67,7 +68,7 @@ def api(*methods: str) -> Callable[[ApiView], Callable[..., JsonResponse]]:
             except SandboxError as refusal:
                 return JsonResponse(refusal.as_json(), status=refusal.status)
 
-        return csrf_exempt(wrapped)
+        return csrf_exempt(after_response(wrapped))
 
     return decorate
 

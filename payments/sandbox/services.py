@@ -18,9 +18,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from payments import transport
 from payments.sandbox import entities
+from payments.sandbox.after_response import run_or_defer
 from payments.sandbox.models import (
     SandboxOrder,
     SandboxPayment,
@@ -101,6 +103,23 @@ def _move(obj: SandboxOrder | SandboxPayment | SandboxRefund, new: str) -> None:
     if new not in allowed:
         raise SandboxError(f"{obj.id} cannot move from {obj.status} to {new}")
     obj.status = new
+
+
+def _queue(task_name: str, *args: Any, **kwargs: Any) -> None:
+    """Queue a sandbox task. A broker outage is logged, not raised: the payment is committed by
+    then, and the console can redeliver a webhook or settle a refund by hand."""
+    from payments.sandbox import tasks  # tasks import this module
+
+    try:
+        getattr(tasks, task_name).delay(*args, **kwargs)
+    except KombuOperationalError:
+        # Only the broker's refusal: an eager task's own error still reaches the caller (a test).
+        log.exception("sandbox task %s%r was not queued", task_name, args)
+
+
+def _on_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
+    """Queue on commit, and after the reply when inside a sandbox request (after_response)."""
+    transaction.on_commit(partial(run_or_defer, partial(_queue, task_name, *args, **kwargs)))
 
 
 # --- Orders --------------------------------------------------------------------------------------
@@ -367,9 +386,7 @@ def refund_create(
     )
     outcome = settings.RAZORPAY_SANDBOX_REFUND_OUTCOME
     if outcome != "pending":
-        from payments.sandbox import tasks
-
-        transaction.on_commit(partial(tasks.settle_refund_task.delay, refund.id, outcome))
+        _on_commit("settle_refund_task", refund.id, outcome)
     return refund
 
 
@@ -440,9 +457,7 @@ def _events_record(events: list[tuple[str, dict[str, dict], str]]) -> list[Sandb
     order = webhook_delivery_order(
         [row.id for row in rows], chaos=settings.RAZORPAY_SANDBOX_WEBHOOK_CHAOS
     )
-    from payments.sandbox import tasks
-
-    transaction.on_commit(partial(tasks.deliver_webhooks.delay, order))
+    _on_commit("deliver_webhooks", order)
     return rows
 
 
@@ -491,9 +506,7 @@ def webhook_redeliver(*, event_id: str) -> None:
     """Send an event again, same body and event id: one attempt, queued on commit."""
     if not SandboxWebhookEvent.objects.filter(pk=event_id).exists():
         raise not_found()
-    from payments.sandbox import tasks
-
-    transaction.on_commit(partial(tasks.deliver_webhook.delay, event_id, retry=False))
+    _on_commit("deliver_webhook", event_id, retry=False)
 
 
 def webhook_backoff(attempt: int) -> datetime.timedelta:

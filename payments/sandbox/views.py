@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from payments.sandbox import services
+from payments.sandbox.after_response import after_response
 from payments.sandbox.forms import CheckoutForm
 from payments.sandbox.models import SandboxOrder, SandboxPayment, SandboxRefund, SandboxWebhookEvent
 from payments.sandbox.services import SandboxError
@@ -102,6 +103,7 @@ def _refused(request: HttpRequest, problem: str, status: int = 400) -> HttpRespo
 
 
 @require_http_methods(["GET", "POST"])
+@after_response
 def checkout(request: HttpRequest, order_id: str) -> HttpResponse:
     options, problem = _options(request)
     if options is None:

@@ -7,6 +7,7 @@ whatever state the product side is in.
 import json
 import re
 import threading
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -670,6 +671,43 @@ def test_the_sdk_reaches_the_sandbox_over_a_real_socket(live_server, migrated_ro
         with pytest.raises(BadRequestError, match="Authentication failed"):
             wrong.order.fetch(order["id"])
     assert SandboxOrder.objects.filter(pk=order["id"], amount=118000).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_api_call_is_answered_before_its_webhooks_go_out(
+    live_server, migrated_rows, sandbox, hook_url, settings
+):
+    """Eager tasks in the demo: the merchant's refund call gets its reply first (it may hold a
+    row lock across the call), then the webhooks follow, as from Razorpay."""
+    replied, delivered = threading.Event(), threading.Event()
+    seen: list[tuple[str, bool]] = []
+
+    def receiver(request) -> int:
+        name = json.loads(request.body)["event"]
+        if name.startswith("refund."):
+            seen.append((name, replied.wait(timeout=5)))
+            delivered.set()
+        return 200
+
+    sandbox.stub(hook_url, handler=receiver)
+    order = services.order_create(
+        amount=50000, currency="INR", receipt=None, notes={}, auto_capture=True
+    )
+    payer = services.Payer(method="upi", email="p@acme.example", contact="9876543210", vpa="a@b")
+    payment = services.payment_attempt(order_id=order.id, payer=payer, failure=None)
+    with requests.Session() as http:
+        rzp = razorpay.Client(
+            session=http,
+            auth=(settings.RAZORPAY_KEY_ID, settings.RAZORPAY_KEY_SECRET),
+            base_url=live_server.url + "/sandbox/razorpay",
+        )
+        refund = rzp.payment.refund(payment.id, {"amount": 10000})
+        replied.set()
+    assert refund["status"] == "pending"
+    assert delivered.wait(timeout=10)
+    assert seen == [("refund.processed", True)]
+    time.sleep(0.3)  # the server thread records the delivery after the receiver answers
+    assert SandboxRefund.objects.get(pk=refund["id"]).status == "processed"
 
 
 @pytest.mark.postgres

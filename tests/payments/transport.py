@@ -12,6 +12,7 @@ Use it through the ``inprocess_http`` fixture (``tests/payments/conftest.py``).
 
 import http
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
@@ -57,6 +58,9 @@ class Stub:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    # Called with the request before replying; returns the status to answer with, or None for
+    # ``status``. A test can record, check or wait here.
+    handler: Callable[[requests.PreparedRequest], int | None] | None = None
 
 
 def _build_response(
@@ -113,7 +117,10 @@ class InProcessAdapter(BaseAdapter):
         url = request.url or ""
         stub = self.stubs.get(url.split("?", 1)[0])
         if stub is not None:
-            response = _build_response(request, stub.status, stub.headers, stub.body, self)
+            status = stub.handler(request) if stub.handler else None
+            response = _build_response(
+                request, status or stub.status, stub.headers, stub.body, self
+            )
         else:
             response = self._dispatch(request, url)
         self.exchanges.append(Exchange(request=request, response=response))
@@ -190,10 +197,19 @@ class InProcessHTTP:
             session.mount(prefix.rstrip("/") + "/", self.adapter)
         return session
 
-    def stub(self, url: str, *, status: int = 200, body: bytes = b"", **headers: str) -> None:
-        """Answer ``url`` (exact, query ignored) with a fixed reply instead of the app. The URL
-        must lie under a mounted prefix (SITE_URL or http://testserver)."""
-        self.adapter.stubs[url] = Stub(status=status, body=body, headers=headers)
+    def stub(
+        self,
+        url: str,
+        *,
+        status: int = 200,
+        body: bytes = b"",
+        handler: Callable[[requests.PreparedRequest], int | None] | None = None,
+        **headers: str,
+    ) -> None:
+        """Answer ``url`` (exact, query ignored) with a fixed reply instead of the app, after
+        calling ``handler`` if given. The URL must lie under a mounted prefix (SITE_URL or
+        http://testserver)."""
+        self.adapter.stubs[url] = Stub(status=status, body=body, headers=headers, handler=handler)
 
     @property
     def exchanges(self) -> list[Exchange]:
