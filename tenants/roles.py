@@ -35,6 +35,7 @@ STAFF_GROUP_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_payment",
         "payments.view_refund",
         "usage.view_meter",
+        "usage.add_meter",
         "usage.change_meter",
         "usage.view_usagerecord",
         "usage.add_usagerecord",

@@ -10,7 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from invoices import services
 from tenants.models import Membership
 from tests.conftest import client_for
-from usage.models import Plan, Subscription
+from usage.models import Meter, Plan, PlanPrice, Subscription
 
 
 def object_patterns() -> list[tuple[str, list[str]]]:
@@ -53,11 +53,17 @@ def acme_objects(acme, owner, viewer, acme_invoice):
     subscription = Subscription.objects.create(
         tenant=acme, plan=plan, starts_on=datetime.date(2026, 1, 1)
     )
+    meter = Meter.objects.get(code="vcpu_hours")
+    price = PlanPrice.objects.create(plan=plan, meter=meter, unit_price=Decimal("1.20"))
     return {
         "tenant_id": acme.pk,
         "membership_id": Membership.objects.get(user=viewer).pk,
         "invoice_id": acme_invoice.pk,
         "subscription_id": subscription.pk,
+        # The catalogue belongs to no tenant (STAFF_ONLY_OBJECTS); used by the role matrix.
+        "meter_id": meter.pk,
+        "plan_id": plan.pk,
+        "price_id": price.pk,
     }
 
 
@@ -67,7 +73,7 @@ def test_the_walk_finds_the_object_urls():
 
 
 # Objects no tenant owns (the provider's own tools): a customer is refused them outright.
-STAFF_ONLY_OBJECTS = {"token_id", "import_id"}
+STAFF_ONLY_OBJECTS = {"token_id", "import_id", "meter_id", "plan_id", "price_id"}
 TENANT_OBJECT_URLS = [(n, k) for n, k in OBJECT_URLS if not set(k) & STAFF_ONLY_OBJECTS]
 STAFF_OBJECT_URLS = [(n, k) for n, k in OBJECT_URLS if set(k) & STAFF_ONLY_OBJECTS]
 
@@ -154,6 +160,32 @@ MATRIX = [
     ("tenants:options", "get", {}, [302, 403, 403, 403, 403, 200, 200]),
     ("usage_tokens", "get", {}, [302, 403, 403, 403, 403, 200, 403]),
     ("usage_tokens", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:meter_list", "get", {}, [302, 403, 403, 403, 403, 200, 200]),
+    ("plans:meter_create", "get", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:meter_create", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:meter_edit", "get", {"meter_id"}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:meter_edit", "post", {"meter_id"}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:meter_deactivate", "post", {"meter_id"}, [302, 403, 403, 403, 403, 302, 403]),
+    ("plans:plan_list", "get", {}, [302, 403, 403, 403, 403, 200, 200]),
+    ("plans:plan_create", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:plan_detail", "get", {"plan_id"}, [302, 403, 403, 403, 403, 200, 200]),
+    ("plans:plan_edit", "get", {"plan_id"}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:plan_edit", "post", {"plan_id"}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:plan_deactivate", "post", {"plan_id"}, [302, 403, 403, 403, 403, 302, 403]),
+    ("plans:price_add", "get", {"plan_id"}, [302, 403, 403, 403, 403, 200, 403]),
+    ("plans:price_add", "post", {"plan_id"}, [302, 403, 403, 403, 403, 200, 403]),
+    (
+        "plans:price_edit",
+        "post",
+        {"plan_id", "price_id"},
+        [302, 403, 403, 403, 403, 200, 403],
+    ),
+    (
+        "plans:price_remove",
+        "post",
+        {"plan_id", "price_id"},
+        [302, 403, 403, 403, 403, 302, 403],
+    ),
 ]
 
 
