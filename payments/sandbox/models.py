@@ -73,6 +73,10 @@ class SandboxOrder(models.Model):
         return self.amount - self.amount_paid
 
     @property
+    def amount_paid_rupees(self) -> Decimal:
+        return Decimal(self.amount_paid) / 100
+
+    @property
     def amount_rupees(self) -> Decimal:
         return Decimal(self.amount) / 100
 
@@ -144,6 +148,10 @@ class SandboxPayment(models.Model):
     @property
     def amount_rupees(self) -> Decimal:
         return Decimal(self.amount) / 100
+
+    @property
+    def amount_refunded_rupees(self) -> Decimal:
+        return Decimal(self.amount_refunded) / 100
 
 
 class SandboxRefund(models.Model):

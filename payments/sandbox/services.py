@@ -486,7 +486,10 @@ def webhook_deliver(*, event_id: str) -> bool:
             )
         status = response.status_code
         if not 200 <= status < 300:
-            error = f"HTTP {status}: {response.text[:200]}"
+            # An error page's HTML says nothing a person can read in the console; text may.
+            html = "html" in response.headers.get("Content-Type", "")
+            detail = "" if html else response.text.strip()[:200]
+            error = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
     ok = not error
