@@ -25,6 +25,8 @@ def navigation(user) -> list[NavItem]:
     ]
     if is_staff_member(user):
         items.append(NavItem("Tenants", reverse("tenants:list"), "tenants"))
+        if user.has_perm("usage.view_plan"):
+            items.append(NavItem("Plans", reverse("plans:plan_list"), "plans"))
         if user.has_perm("tenants.change_providerprofile"):
             items.append(NavItem("Settings", reverse("provider_settings"), "provider_settings"))
     elif Membership.objects.filter(user=user).exists():

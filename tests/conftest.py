@@ -53,6 +53,7 @@ DATA_MIGRATIONS = [
     ("tenants.migrations.0002_staff_groups", "create_groups"),
     ("invoices.migrations.0002_staff_permissions", "forwards"),
     ("usage.migrations.0002_meters_and_permissions", "forwards"),
+    ("usage.migrations.0004_meter_add_permission", "forwards"),
 ]
 
 
