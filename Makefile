@@ -35,7 +35,7 @@ seed: migrate
 
 demo: seed
 	@echo "Serving the demo on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	$(MANAGE) runserver $(HOST):$(PORT) --noreload
+	SITE_URL="$${SITE_URL:-http://$(HOST):$(PORT)}" $(MANAGE) runserver $(HOST):$(PORT) --noreload
 
 test: sync
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
