@@ -82,8 +82,15 @@ def test_navigation_follows_the_role(billing_admin, finance, owner):
         nav = re.search(r'<nav class="mainnav".*?</nav>', body, re.S).group(0)
         return re.findall(r">([^<>]+)</a>", nav)
 
-    assert labels(billing_admin) == ["Invoices", "Usage", "Payments", "Tenants", "Settings"]
-    assert labels(finance) == ["Invoices", "Usage", "Payments", "Tenants"]
+    assert labels(billing_admin) == [
+        "Invoices",
+        "Usage",
+        "Payments",
+        "Tenants",
+        "Plans",
+        "Settings",
+    ]
+    assert labels(finance) == ["Invoices", "Usage", "Payments", "Tenants", "Plans"]
     assert labels(owner) == ["Invoices", "Usage", "Payments", "Billing profile"]
 
 
