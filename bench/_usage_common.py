@@ -1,0 +1,197 @@
+"""What the usage benchmarks share: start-up in their own database, commands run with their peak
+memory measured, the machine's description, and each one's section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bench import _usage_data as data
+
+ROOT = data.ROOT
+DOC = ROOT / "docs" / "benchmarks.md"
+LOGS = data.FILES / "logs"
+MEMORY_LIMIT_MB = 300
+
+
+def bench_env(s: data.Scale) -> dict[str, str]:
+    """The environment of the benchmark and of the commands and servers it starts: its own
+    database, the connection pool as configured, DEBUG off as in production."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "billing_portal.settings",
+        "DJANGO_ENV": "development",
+        "DATABASE_URL": data.database_url(s),
+        "DEBUG": "false",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "BENCH_SCALE": s.name,
+    }
+
+
+def bootstrap(module: str) -> data.Scale | None:
+    """Django set up on the scale's database, migrated, with its catalogue; None when the
+    benchmark was handed to a fresh interpreter (Django was set up already, on another database)."""
+    from django.conf import settings
+
+    s = data.scale()
+    if settings.configured:
+        subprocess.run(  # noqa: S603 (this interpreter, this module)
+            [sys.executable, "-m", f"bench.{module}"],
+            env={**os.environ, **bench_env(s)},
+            cwd=ROOT,
+            check=True,
+        )
+        return None
+    fresh = data.prepare_database(s)
+    os.environ.update(bench_env(s))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    assert connection.vendor == "postgresql", "the benchmark runs on PostgreSQL only"
+    assert connection.settings_dict["NAME"] == data.db_name(s)
+    call_command("migrate", interactive=False, verbosity=0)
+    if fresh:
+        data.build_catalogue(s)
+    return s
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_rss_mb: float  # the process's RSS high-water mark (its children not included)
+    returncode: int
+    stdout: str
+    stderr_path: Path
+
+
+def run_measured(args: list[str], *, env: dict[str, str], name: str) -> Measured:
+    """Run a command to its end; wall time and, from wait4(), its peak resident memory."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = LOGS / f"{name}.out", LOGS / f"{name}.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=err)  # noqa: S603
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Measured(
+        seconds=seconds,
+        peak_rss_mb=usage.ru_maxrss / 1024,  # kB on Linux
+        returncode=proc.returncode,
+        stdout=out_path.read_text(errors="replace"),
+        stderr_path=err_path,
+    )
+
+
+def manage(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "manage.py"), *args]
+
+
+def loadavg() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def machine(load_at_start: str) -> list[str]:
+    """The machine, as bullet lines."""
+    import django
+    import psycopg
+    from django.db import connection
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in _read("/proc/meminfo").splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (pg_version,) = cursor.fetchone()
+        settings = {}
+        for name in (
+            "shared_buffers",
+            "work_mem",
+            "maintenance_work_mem",
+            "max_wal_size",
+            "synchronous_commit",
+            "max_parallel_workers_per_gather",
+        ):
+            cursor.execute(f"SHOW {name}")
+            settings[name] = cursor.fetchone()[0]
+    return [
+        f"- CPU: {cpu} ({len(os.sched_getaffinity(0))} cores usable, nproc)",
+        f"- Load average (1, 5, 15 min) at the start and end of the measurements: "
+        f"{load_at_start} and {loadavg()} (other work on the machine competes for the same two "
+        "cores: compare within this run, not across runs)",
+        f"- Memory: {mem_kb / 1024 / 1024:.1f} GiB",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- PostgreSQL: {pg_version} on 127.0.0.1 ("
+        + ", ".join(f"{k}={v}" for k, v in settings.items())
+        + ")",
+        f"- Python {platform.python_version()}, Django {django.get_version()}, "
+        f"psycopg {psycopg.__version__}",
+    ]
+
+
+def now_ist() -> str:
+    return (
+        f"{datetime.datetime.now(datetime.UTC).astimezone(ZoneInfo('Asia/Kolkata')):%Y-%m-%d %H:%M}"
+    )
+
+
+def section_name(module: str, s: data.Scale) -> str:
+    return module if s.name == "standard" else f"{module}_{s.name}"
+
+
+def write_section(name: str, lines: list[str]) -> None:
+    """Replace the section between ``<!-- name: start -->`` and its end marker (or append it)."""
+    if name.endswith("_smoke"):
+        print("\n".join(lines))  # a check that the benchmark works, not a result
+        return
+    start, end = f"<!-- {name}: start -->", f"<!-- {name}: end -->"
+    section = "\n".join([start, *lines, end])
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    DOC.write_text(text)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def connect(s: data.Scale) -> object:
+    """A plain psycopg connection (autocommit) to the scale's database, outside Django."""
+    import psycopg
+
+    return psycopg.connect(data.dsn(s), autocommit=True)
