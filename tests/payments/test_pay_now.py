@@ -516,3 +516,24 @@ def test_a_pending_refund_counts_against_what_may_still_be_refunded(
     response = refund(client, invoice, payment, D("1.00"), django_capture_on_commit_callbacks)
     assert "at most ₹0" in response.content.decode()
     assert Refund.objects.count() == 1
+
+
+def test_in_live_mode_the_pay_page_alone_allows_razorpays_checkout_script(
+    sent, owner, gateway, settings
+):
+    """Live mode renders our page loading checkout.js; its CSP allows Razorpay on that page only.
+    (The order is still created through the sandbox here: no network reaches Razorpay.)"""
+    settings.RAZORPAY_MODE = "live"
+    client = client_for(owner)
+    response = client.post(reverse("invoices:pay", args=[sent.pk]), {"pay-amount": "100.00"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<script src="https://checkout.razorpay.com/v1/checkout.js"' in page
+    payment = Payment.objects.get(invoice=sent)
+    assert f'data-order-id="{payment.gateway_order_id}"' in page
+    assert 'data-amount="10000"' in page  # paise, only at the gateway's boundary
+    policy = response["Content-Security-Policy"]
+    assert "https://checkout.razorpay.com" in policy
+    assert "frame-src https://api.razorpay.com" in policy
+    elsewhere = client.get(reverse("invoices:detail", args=[sent.pk]))["Content-Security-Policy"]
+    assert "razorpay" not in elsewhere
