@@ -9,6 +9,7 @@ payments, the timeline). Real invoices are never backdated.
 import datetime
 import json
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -157,6 +158,16 @@ def _backdate(invoice: Invoice, issued: datetime.date) -> None:
         InvoiceEvent.objects.filter(pk=event.pk).update(at=event.at - shift)
 
 
+# How customers paid the earlier months by hand: each manual method, with its kind of reference.
+MANUAL_METHODS = [
+    ("neft", "UTR{:010d}"),
+    ("imps", "IMPS{:012d}"),
+    ("cheque", "CHQ {:06d}"),
+    ("rtgs", "UTRR{:010d}"),
+    ("cash", "Receipt R-{:05d}"),
+]
+
+
 def _pay(
     invoice: Invoice, admin: User, amount: Decimal, method: str, ref: str, day: datetime.date
 ) -> None:
@@ -229,13 +240,16 @@ def seed_invoices(*, admin: User, customer: User) -> int:
             _backdate(invoice, issued)
             invoice.refresh_from_db()
             paid_on = issued + datetime.timedelta(days=6)
+            if not latest and name == "Acme Retail":
+                continue  # paid by Pay Now through the sandbox (seed_gateway_payments)
             if not latest and name not in ("Stark Compute",):
+                method, reference = MANUAL_METHODS[(month_index + len(name)) % len(MANUAL_METHODS)]
                 _pay(
                     invoice,
                     admin,
                     invoice.balance_due,
-                    "neft",
-                    f"UTR{invoice.pk:010d}",
+                    method,
+                    reference.format(invoice.pk),
                     min(paid_on, today),
                 )
             elif latest and name == "Globex Analytics":
@@ -324,3 +338,60 @@ def seed_invoices(*, admin: User, customer: User) -> int:
     )
     created += 2
     return created
+
+
+def seed_gateway_payments(*, customer: User) -> int:
+    """Acme Retail's earlier months, paid with Pay Now through the Razorpay sandbox: a card the
+    bank declined, then the card again, and UPI the next month.
+
+    It runs the real path (order, checkout, signed callback, webhooks twice and out of order)
+    with the sandbox answered in-process, because the demo's server is not up while it seeds.
+    Each step commits on its own, as the requests would. Idempotent: 0 once done.
+    """
+    from payments import services as pay
+    from payments import transport
+    from payments.models import Payment
+    from payments.sandbox import services as sandbox
+    from payments.sandbox.inprocess import InProcessHTTP
+    from payments.sandbox.views import callback_fields
+
+    if Payment.objects.filter(method=Payment.Method.RAZORPAY).exists():
+        return 0
+    waiting = Invoice.objects.filter(
+        tenant__display_name="Acme Retail",
+        status=Invoice.Status.SENT,
+        kind=Invoice.Kind.SUBSCRIPTION,
+    ).order_by("issue_date")[:2]
+    card = sandbox.Payer(
+        method="card",
+        email=customer.email,
+        contact="9820012345",
+        card_last4="1111",
+        card_network="Visa",
+        card_type="credit",
+        card_name=customer.get_full_name(),
+    )
+    upi = sandbox.Payer(
+        method="upi", email=customer.email, contact="9820012345", vpa="anita@okaxis"
+    )
+    attempts: dict[int, list[tuple[Any, str | None]]] = {
+        0: [(card, "bank_declined"), (card, None)],
+        1: [(upi, None)],
+    }
+    made = 0
+    with transport.routed(InProcessHTTP().session):
+        for index, invoice in enumerate(waiting):
+            for payer, failure in attempts.get(index, []):
+                payment = pay.pay_now_start(
+                    invoice=invoice, amount=invoice.balance_due, actor=customer
+                )
+                attempt = sandbox.payment_attempt(
+                    order_id=payment.gateway_order_id or "",
+                    payer=payer,
+                    failure=failure,
+                    description=f"Invoice {invoice.number}",
+                )
+                pay.callback_handle(payment=payment, data=callback_fields(attempt))
+                invoice.refresh_from_db()
+                made += 1
+    return made

@@ -87,26 +87,38 @@ def payment_record_manual(
     return payment
 
 
-@transaction.atomic
-def refund_record(
+def _refund_locked(
     *, invoice: Invoice, payment: Payment, amount: Decimal, reason: str, actor: User
-) -> Refund:
-    """A refund made outside the gateway, against one captured payment."""
+) -> tuple[Invoice, Payment, Decimal]:
+    """The invoice and the payment locked, and the refund checked against them: a captured payment
+    that reached the invoice, at most what is left of it (pending refunds count), with a reason."""
     invoice = invoice_lock(invoice.pk)
     check_action(invoice, actor, "refund")
     locked = Payment.objects.select_for_update().filter(pk=payment.pk, invoice=invoice).first()
     if locked is None:
         raise InvoiceActionError("That payment was not made against this invoice.")
-    payment = locked
     amount = money_round(amount)
-    if payment.status != Payment.Status.CAPTURED:
-        raise InvoiceActionError("Only a captured payment can be refunded.")
-    if amount <= 0 or amount > payment.refundable:
+    if locked.status != Payment.Status.CAPTURED or (
+        locked.method == Payment.Method.RAZORPAY and not locked.applied_at
+    ):
+        raise InvoiceActionError("Only a captured payment applied to the invoice can be refunded.")
+    if amount <= 0 or amount > locked.refundable:
         raise InvoiceActionError(
-            f"A refund of this payment is more than ₹0 and at most ₹{payment.refundable}."
+            f"A refund of this payment is more than ₹0 and at most ₹{locked.refundable}."
         )
     if not reason.strip():
         raise InvoiceActionError("Give a reason for the refund.")
+    return invoice, locked, amount
+
+
+@transaction.atomic
+def refund_record(
+    *, invoice: Invoice, payment: Payment, amount: Decimal, reason: str, actor: User
+) -> Refund:
+    """A refund made outside the gateway, against one captured payment."""
+    invoice, payment, amount = _refund_locked(
+        invoice=invoice, payment=payment, amount=amount, reason=reason, actor=actor
+    )
     refund = Refund.objects.create(
         payment=payment,
         invoice=invoice,
@@ -502,23 +514,11 @@ def refund_through_gateway(
     answer or its webhook settles it, whichever comes first.
     """
     with transaction.atomic():
-        invoice = invoice_lock(invoice.pk)
-        check_action(invoice, actor, "refund")
-        locked = Payment.objects.select_for_update().filter(pk=payment.pk, invoice=invoice).first()
-        if locked is None:
-            raise InvoiceActionError("That payment was not made against this invoice.")
-        payment = locked
+        invoice, payment, amount = _refund_locked(
+            invoice=invoice, payment=payment, amount=amount, reason=reason, actor=actor
+        )
         if payment.method != Payment.Method.RAZORPAY or not payment.gateway_payment_id:
             raise InvoiceActionError("Only a Razorpay payment is refunded through the gateway.")
-        amount = money_round(amount)
-        if payment.status != Payment.Status.CAPTURED or not payment.applied_at:
-            raise InvoiceActionError("Only a captured payment applied to the invoice is refunded.")
-        if amount <= 0 or amount > payment.refundable:
-            raise InvoiceActionError(
-                f"A refund of this payment is more than ₹0 and at most ₹{payment.refundable}."
-            )
-        if not reason.strip():
-            raise InvoiceActionError("Give a reason for the refund.")
         refund = Refund.objects.create(
             payment=payment,
             invoice=invoice,

@@ -38,7 +38,8 @@ def open_pay_now(page: Page, invoice: Invoice) -> None:
 
 def test_acme_owner_pays_in_full_with_upi_and_returns_to_a_paid_invoice(page: Page):
     invoice = acme_cloud_due()
-    assert invoice.status == S.OVERDUE and invoice.balance_due > 0
+    assert invoice.status == S.OVERDUE
+    assert invoice.balance_due > 0
     due = invoice.balance_due
     open_pay_now(page, invoice)
     page.get_by_role("button", name="Pay now").click()

@@ -10,7 +10,7 @@ from tests.e2e.conftest import assert_styled, main_nav, screenshot, sign_in, use
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("demo")]
 
-STAFF_NAV = ["Invoices", "Usage", "Payments", "Tenants"]
+STAFF_NAV = ["Invoices", "Usage", "Payments", "Tenants", "Plans"]
 CUSTOMER_NAV = ["Invoices", "Usage", "Payments", "Billing profile"]
 
 # username, full name, role in the user menu, organisation in the top bar, navigation, landing page

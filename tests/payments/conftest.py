@@ -31,7 +31,7 @@ def inprocess_http(monkeypatch):
     Code under test must call ``transport.session()`` through the module (``from payments import
     transport``), not a name imported from it, or it keeps the real function.
 
-    What the fixture returns (``tests.payments.transport.InProcessHTTP``):
+    What the fixture returns (``payments.sandbox.inprocess.InProcessHTTP``):
 
     * ``exchanges``: every request answered, with its response, oldest first; ``to(url)`` filters
       by URL, ``clear()`` empties the log;
@@ -44,7 +44,7 @@ def inprocess_http(monkeypatch):
     ``django_capture_on_commit_callbacks(execute=True)``.
     """
     from payments import transport
-    from tests.payments.transport import InProcessHTTP
+    from payments.sandbox.inprocess import InProcessHTTP
 
     http = InProcessHTTP()
     monkeypatch.setattr(transport, "session", http.session)

@@ -651,6 +651,9 @@ def test_staff_settle_a_pending_refund_from_the_console(
 
 
 # --- Over the network and under concurrency -----------------------------------------------------
+# A live server over SQLite's shared in-memory database leaves the content types the browser
+# journeys' snapshot restores; on PostgreSQL (CI) each thread has its own connection.
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_sdk_reaches_the_sandbox_over_a_real_socket(live_server, migrated_rows, settings):
     base_url = live_server.url + "/sandbox/razorpay"
@@ -673,6 +676,9 @@ def test_the_sdk_reaches_the_sandbox_over_a_real_socket(live_server, migrated_ro
     assert SandboxOrder.objects.filter(pk=order["id"], amount=118000).exists()
 
 
+# A live server over SQLite's shared in-memory database leaves the content types the browser
+# journeys' snapshot restores; on PostgreSQL (CI) each thread has its own connection.
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_an_api_call_is_answered_before_its_webhooks_go_out(
     live_server, migrated_rows, sandbox, hook_url, settings

@@ -171,6 +171,10 @@ class Command(BaseCommand):
                 admin=User.objects.get(username="admin"),
                 customer=User.objects.get(username="acme-owner"),
             )
+        # After the seed commits: Pay Now's steps each commit on their own, as requests do.
+        from invoices.demo import seed_gateway_payments
+
+        created += seed_gateway_payments(customer=User.objects.get(username="acme-owner"))
         self.stdout.write(self.style.SUCCESS(f"Demo data ready ({created} new rows)."))
         self.stdout.write("Demo logins (password 'demo'):")
         for username, first, _last, _email, group, memberships in USERS:

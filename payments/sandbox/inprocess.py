@@ -1,4 +1,5 @@
-"""Outbound HTTP answered in-process by the Django app, for tests.
+"""Outbound HTTP answered in-process by the Django app: for tests, and for ``seed_demo``, which
+pays demo invoices through the sandbox before the demo's server is up.
 
 ``InProcessAdapter`` is a ``requests`` transport adapter: it turns a ``PreparedRequest`` (method,
 URL, query, headers including ``Authorization`` and cookies, body) into a request to the Django
@@ -7,7 +8,8 @@ real ``razorpay`` SDK can call the sandbox's API, and the sandbox can post its s
 the product's receiver, all inside the test's own transaction: what one side writes the other sees,
 and everything is rolled back at the end of the test.
 
-Use it through the ``inprocess_http`` fixture (``tests/payments/conftest.py``).
+Tests use it through the ``inprocess_http`` fixture (``tests/payments/conftest.py``); code uses
+``payments.transport.routed(InProcessHTTP().session)``.
 """
 
 import http
