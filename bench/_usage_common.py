@@ -68,6 +68,7 @@ def bootstrap(module: str) -> data.Scale | None:
 class Measured:
     seconds: float
     peak_rss_mb: float  # the process's RSS high-water mark (its children not included)
+    cpu_s: float  # the process's user + system CPU time
     returncode: int
     stdout: str
     stderr_path: Path
@@ -86,6 +87,7 @@ def run_measured(args: list[str], *, env: dict[str, str], name: str) -> Measured
     return Measured(
         seconds=seconds,
         peak_rss_mb=usage.ru_maxrss / 1024,  # kB on Linux
+        cpu_s=usage.ru_utime + usage.ru_stime,
         returncode=proc.returncode,
         stdout=out_path.read_text(errors="replace"),
         stderr_path=err_path,

@@ -17,10 +17,11 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
@@ -92,16 +93,68 @@ def _price(row: PlanPrice | PriceOverride) -> Price:
     )
 
 
-def _pricing(tenant: Tenant, subscriptions: list[Subscription]) -> TenantPlan:
+def _pricing(
+    tenant: Tenant, subscriptions: list[Subscription], preloaded: "Preloaded | None" = None
+) -> TenantPlan:
     plan = TenantPlan()
     # The plan in force at the end of the period prices its usage.
     if subscriptions:
         current = max(subscriptions, key=lambda s: s.starts_on)
-        for row in PlanPrice.objects.filter(plan_id=current.plan_id):
-            plan.prices[(row.meter_id, row.dimension_value)] = _price(row)
-    for override in PriceOverride.objects.filter(tenant=tenant):
-        plan.prices[(override.meter_id, override.dimension_value)] = _price(override)
+        if preloaded is not None:
+            plan.prices.update(preloaded.plan_prices.get(current.plan_id, {}))
+        else:
+            for row in PlanPrice.objects.filter(plan_id=current.plan_id):
+                plan.prices[(row.meter_id, row.dimension_value)] = _price(row)
+    if preloaded is not None:
+        plan.prices.update(preloaded.overrides.get(tenant.pk, {}))
+    else:
+        for override in PriceOverride.objects.filter(tenant=tenant):
+            plan.prices[(override.meter_id, override.dimension_value)] = _price(override)
     return plan
+
+
+def _subscriptions(period: Period) -> QuerySet[Subscription]:
+    """Subscriptions covering part of the period (ordered as the model orders them)."""
+    return (
+        Subscription.objects.filter(starts_on__lte=period.end)
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=period.start))
+        .select_related("plan")
+    )
+
+
+@dataclass
+class Preloaded:
+    """What the drafts of a chunk of tenants read besides their usage, read once for the chunk
+    rather than once per tenant: the meters, the prices of the plans in use, and each tenant's
+    subscriptions and price overrides."""
+
+    meters: dict[int, Meter]
+    plan_prices: dict[int, dict[tuple[int, str], Price]]
+    subscriptions: dict[int, list[Subscription]]
+    overrides: dict[int, dict[tuple[int, str], Price]]
+
+    @classmethod
+    def load(cls, tenant_ids: list[int], period: Period) -> "Preloaded":
+        subscriptions: dict[int, list[Subscription]] = {}
+        for sub in _subscriptions(period).filter(tenant_id__in=tenant_ids):
+            subscriptions.setdefault(sub.tenant_id, []).append(sub)
+        plan_prices: dict[int, dict[tuple[int, str], Price]] = {}
+        plan_ids = {sub.plan_id for subs in subscriptions.values() for sub in subs}
+        for row in PlanPrice.objects.filter(plan_id__in=plan_ids):
+            plan_prices.setdefault(row.plan_id, {})[(row.meter_id, row.dimension_value)] = _price(
+                row
+            )
+        overrides: dict[int, dict[tuple[int, str], Price]] = {}
+        for override in PriceOverride.objects.filter(tenant_id__in=tenant_ids):
+            overrides.setdefault(override.tenant_id, {})[
+                (override.meter_id, override.dimension_value)
+            ] = _price(override)
+        return cls(
+            meters={m.pk: m for m in Meter.objects.all()},
+            plan_prices=plan_prices,
+            subscriptions=subscriptions,
+            overrides=overrides,
+        )
 
 
 @dataclass
@@ -120,13 +173,18 @@ class Draft:
         return sum((line.amount for line in self.lines), Decimal("0"))
 
 
-def build_draft(tenant: Tenant, period: Period, *, cutoff: datetime.datetime) -> Draft:
+def build_draft(
+    tenant: Tenant,
+    period: Period,
+    *,
+    cutoff: datetime.datetime,
+    preloaded: Preloaded | None = None,
+) -> Draft:
     draft = Draft(tenant)
-    subscriptions = list(
-        Subscription.objects.filter(tenant=tenant, starts_on__lte=period.end)
-        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=period.start))
-        .select_related("plan")
-    )
+    if preloaded is not None:
+        subscriptions = preloaded.subscriptions.get(tenant.pk, [])
+    else:
+        subscriptions = list(_subscriptions(period).filter(tenant=tenant))
     for sub in subscriptions:
         amount, days, days_in_period = prorate(
             sub.plan.monthly_fee,
@@ -156,8 +214,8 @@ def build_draft(tenant: Tenant, period: Period, *, cutoff: datetime.datetime) ->
             )
         )
 
-    pricing = _pricing(tenant, subscriptions)
-    meters = {m.pk: m for m in Meter.objects.all()}
+    pricing = _pricing(tenant, subscriptions, preloaded)
+    meters = preloaded.meters if preloaded else {m.pk: m for m in Meter.objects.all()}
     groups = (
         UsageRecord.objects.filter(
             tenant=tenant,
@@ -226,12 +284,16 @@ def build_draft(tenant: Tenant, period: Period, *, cutoff: datetime.datetime) ->
 
 
 def generate_invoice(
-    *, tenant: Tenant, period: Period, cutoff: datetime.datetime | None = None
+    *,
+    tenant: Tenant,
+    period: Period,
+    cutoff: datetime.datetime | None = None,
+    preloaded: Preloaded | None = None,
 ) -> Invoice | None:
     """The tenant's draft for the period, or None when it exists already or has nothing to bill."""
     cutoff = cutoff or timezone.now()
     with transaction.atomic():
-        draft = build_draft(tenant, period, cutoff=cutoff)
+        draft = build_draft(tenant, period, cutoff=cutoff, preloaded=preloaded)
         if not draft.lines or money_round(draft.subtotal) <= 0:
             return None
         try:
@@ -245,28 +307,61 @@ def generate_invoice(
             )
         except services.DuplicatePeriodError:
             return None  # the unique constraint: this tenant's invoice for the period exists
-        lines = list(invoice.lines.order_by("position"))
-        for index, meter_id, dimension, month in draft.usage_groups:
-            month_end = datetime.datetime.combine(
-                _next_month(month.astimezone(IST).date()), datetime.time(), IST
-            )
-            UsageRecord.objects.filter(
-                tenant=tenant,
-                invoice_line__isnull=True,
-                meter_id=meter_id,
-                dimension_value=dimension,
-                window_start__gte=month,
-                window_start__lt=min(month_end, period.end_moment),
-                received_at__lte=cutoff,
-            ).update(invoice_line=lines[index])
+        line_ids = list(invoice.lines.order_by("position").values_list("pk", flat=True))
+        _link_usage(draft, line_ids, period, cutoff)
         for index, charge in draft.charges:
             OneTimeCharge.objects.filter(pk=charge.pk, invoice_line__isnull=True).update(
-                invoice_line=lines[index]
+                invoice_line_id=line_ids[index]
             )
         log.info(
             "invoice draft %s for %s, %s: %s records", invoice.pk, tenant, period, draft.records
         )
         return invoice
+
+
+def _link_usage(
+    draft: Draft, line_ids: list[int], period: Period, cutoff: datetime.datetime
+) -> None:
+    """Link each billed record to its line, with the aggregate's filters for its group (meter,
+    dimension value, month). The groups do not overlap: each record matches at most one."""
+    windows = []
+    for index, meter_id, dimension, month in draft.usage_groups:
+        month_end = datetime.datetime.combine(
+            _next_month(month.astimezone(IST).date()), datetime.time(), IST
+        )
+        windows.append((meter_id, dimension, month, min(month_end, period.end_moment), index))
+    if not windows:
+        return
+    if connection.vendor != "postgresql":
+        for meter_id, dimension, start, end, index in windows:
+            UsageRecord.objects.filter(
+                tenant=draft.tenant,
+                invoice_line__isnull=True,
+                meter_id=meter_id,
+                dimension_value=dimension,
+                window_start__gte=start,
+                window_start__lt=end,
+                received_at__lte=cutoff,
+            ).update(invoice_line_id=line_ids[index])
+        return
+    # PostgreSQL: one statement for all of the tenant's groups, rather than one per group.
+    groups = ", ".join(
+        ["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz, %s::bigint)"] * len(windows)
+    )
+    params: list[Any] = []
+    for meter_id, dimension, start, end, index in windows:
+        params += [meter_id, dimension, start, end, line_ids[index]]
+    table = UsageRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS r SET invoice_line_id = g.line_id "  # noqa: S608 - names are ours
+            f"FROM (VALUES {groups}) AS g (meter_id, dimension_value, window_from, window_to, "
+            "line_id) "
+            "WHERE r.tenant_id = %s AND r.invoice_line_id IS NULL AND r.received_at <= %s "
+            "AND r.meter_id = g.meter_id AND r.dimension_value = g.dimension_value "
+            "AND r.window_start >= g.window_from AND r.window_start < g.window_to",
+            [*params, draft.tenant.pk, cutoff],
+        )
 
 
 def release_billed_usage(invoice: Invoice) -> None:
@@ -287,9 +382,12 @@ def generate_for_tenants(
 ) -> RunResult:
     """Each tenant in its own transaction: one failure does not hold back the others."""
     result = RunResult()
+    preloaded = Preloaded.load(tenant_ids, period)
     for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("pk"):
         try:
-            invoice = generate_invoice(tenant=tenant, period=period, cutoff=cutoff)
+            invoice = generate_invoice(
+                tenant=tenant, period=period, cutoff=cutoff, preloaded=preloaded
+            )
         except IntegrityError as error:
             result.skipped += 1
             log.info("tenant %s %s: created by a concurrent run (%s)", tenant.pk, period, error)

@@ -1,0 +1,351 @@
+"""The monthly run over every tenant, beside one hand-written SQL aggregate of the same records.
+
+The records are the import benchmark's (1,000,000 over 1,000 tenants; 10,000,000 over 10,000 with
+``BENCH_SCALE=large``), loaded by a raw COPY when the table does not hold them. Each round starts
+from unbilled records and no invoices (the last round's are deleted and its links undone, then
+``VACUUM ANALYZE``), times the baseline, then runs the real command, ``manage.py
+generate_invoices --period 2026-10``, in a process of its own whose peak resident memory is read
+from ``wait4()``.
+
+The baseline: one GROUP BY over the records the run bills (unbilled, window before the period's
+end, received before the cutoff) per tenant, meter, dimension value and month, as the invoice
+lines are; and the same without the month, as the issue words it. The run's result is checked
+against it before its time is believed: one draft per tenant, one usage line per group, each
+line's quantity the sum of the records linked to it, and per (tenant, meter, dimension, month)
+the linked records' count and quantity equal to the aggregate's.
+
+Goal (issue 4): the run within 3 x the SQL aggregate, at least 500 invoices per second, its peak
+memory under 300 MB whatever the size.
+
+Run: ``make bench`` (or ``make bench-large``), or ``.venv/bin/python -m bench monthly_run``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+from bench import _usage_common as common
+from bench import _usage_data as data
+
+MODULE = "bench_usage_monthly_run"
+RATIO_GOAL = 3.0
+RATE_GOAL = 500  # invoices per second
+BASELINE_RUNS = 3
+CREATED_RE = re.compile(r"(\d+) drafts created, (\d+) skipped")
+
+AGGREGATE_SQL = """
+SELECT tenant_id, meter_id, dimension_value,
+    date_trunc('month', window_start AT TIME ZONE 'Asia/Kolkata') AS month,
+    sum(quantity), count(*)
+FROM usage_usagerecord
+WHERE invoice_line_id IS NULL AND window_start < %(end)s AND received_at <= %(cutoff)s
+GROUP BY tenant_id, meter_id, dimension_value, month
+"""
+AGGREGATE_3_SQL = """
+SELECT tenant_id, meter_id, dimension_value, sum(quantity), count(*)
+FROM usage_usagerecord
+WHERE invoice_line_id IS NULL AND window_start < %(end)s AND received_at <= %(cutoff)s
+GROUP BY tenant_id, meter_id, dimension_value
+"""
+# What the run billed, from the records linked to its lines.
+BILLED_SQL = """
+SELECT i.tenant_id, r.meter_id, r.dimension_value,
+    date_trunc('month', r.window_start AT TIME ZONE 'Asia/Kolkata') AS month,
+    sum(r.quantity), count(*)
+FROM usage_usagerecord r
+JOIN invoices_invoiceline l ON l.id = r.invoice_line_id
+JOIN invoices_invoice i ON i.id = l.invoice_id
+WHERE i.period_start = %(start)s AND i.kind = 'subscription' AND r.tenant_id = i.tenant_id
+GROUP BY 1, 2, 3, 4
+"""
+LINE_MISMATCH_SQL = """
+SELECT count(*) FROM (
+    SELECT l.id FROM invoices_invoiceline l
+    JOIN invoices_invoice i ON i.id = l.invoice_id
+    LEFT JOIN usage_usagerecord r ON r.invoice_line_id = l.id
+    WHERE i.period_start = %(start)s AND l.kind = 'usage'
+    GROUP BY l.id, l.quantity HAVING l.quantity IS DISTINCT FROM sum(r.quantity)
+) AS wrong
+"""
+
+
+@dataclass
+class Round:
+    baseline_s: list[float] = field(default_factory=list)
+    baseline3_s: list[float] = field(default_factory=list)
+    run_s: float = 0.0
+    run_cpu_s: float = 0.0
+    rss_mb: float = 0.0
+    invoices: int = 0
+    lines: int = 0
+    groups: int = 0
+    records: int = 0
+
+    @property
+    def sql_s(self) -> float:
+        return common.median(self.baseline_s)
+
+    @property
+    def sql3_s(self) -> float:
+        return common.median(self.baseline3_s)
+
+    @property
+    def ratio(self) -> float:
+        return self.run_s / min(self.sql_s, self.sql3_s)
+
+    @property
+    def rate(self) -> float:
+        return self.invoices / self.run_s
+
+
+def run() -> None:
+    s = common.bootstrap(MODULE)
+    if s is not None:
+        _main(s)
+
+
+def _period() -> tuple[datetime.date, datetime.datetime]:
+    from invoices.generation import Period
+
+    period = Period.month(data.PERIOD)
+    return period.start, period.end_moment
+
+
+def _ensure_records(s: data.Scale) -> str:
+    conn = common.connect(s)
+    if data.records_marked(conn, s.records):
+        return "left by the import benchmark (the same rows)"
+    print(f"-- loading {s.records:,} records by COPY", flush=True)
+    path = data.copy_file(s, s.records)
+    data.truncate(conn)
+    seconds = data.raw_copy(conn, path)
+    data.mark_records(conn, s.records, data.checksum(conn))
+    return f"loaded by COPY in this run ({seconds:.0f} s)"
+
+
+def _reset() -> None:
+    """No invoices and every record unbilled, the tables vacuumed: each round starts alike."""
+    from django.db import connection, transaction
+
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE usage_usagerecord SET invoice_line_id = NULL WHERE invoice_line_id IS NOT NULL"
+        )
+        cursor.execute("UPDATE usage_onetimecharge SET invoice_line_id = NULL")
+        # The benchmark's database holds the run's drafts and nothing that refers to them.
+        for table in (
+            "invoices_invoiceline",
+            "invoices_invoiceevent",
+            "invoices_outboundemail",
+            "invoices_invoice",
+        ):
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - our table names
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "VACUUM (ANALYZE) usage_usagerecord, usage_onetimecharge, invoices_invoice,"
+            " invoices_invoiceline, invoices_invoiceevent"
+        )
+        cursor.execute("CHECKPOINT")
+    print(f"   reset in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def _baseline(cutoff: datetime.datetime, end: datetime.datetime) -> tuple[float, float, dict]:
+    from django.db import connection
+
+    params = {"end": end, "cutoff": cutoff}
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(AGGREGATE_SQL, params)
+        rows = cursor.fetchall()
+        seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        cursor.execute(AGGREGATE_3_SQL, params)
+        cursor.fetchall()
+        seconds3 = time.perf_counter() - started
+    groups = {(t, m, d, month): (q, n) for t, m, d, month, q, n in rows}
+    return seconds, seconds3, groups
+
+
+def _main(s: data.Scale) -> None:
+    from django.db import connection
+    from django.utils import timezone
+
+    from tenants.models import Tenant
+
+    records_from = _ensure_records(s)
+    start, end = _period()
+    env = {**os.environ, **common.bench_env(s)}
+    tenants = Tenant.objects.count()
+    load_at_start = common.loadavg()
+    rounds: list[Round] = []
+    for number in range(s.runs):
+        print(f"-- round {number + 1} of {s.runs}", flush=True)
+        _reset()
+        result = Round()
+        # The run's cutoff is when it starts; every record was received before both.
+        cutoff = timezone.now()
+        _baseline(cutoff, end)  # warm-up: both start from a warm cache
+        for _ in range(BASELINE_RUNS):
+            seconds, seconds3, groups = _baseline(cutoff, end)
+            result.baseline_s.append(seconds)
+            result.baseline3_s.append(seconds3)
+        print(
+            f"   SQL aggregate {result.sql_s:.2f} s ({len(groups):,} groups), "
+            f"without the month {result.sql3_s:.2f} s",
+            flush=True,
+        )
+        measured = common.run_measured(
+            common.manage("generate_invoices", "--period", data.PERIOD),
+            env=env,
+            name=f"monthly-run-{number}",
+        )
+        assert measured.returncode == 0, measured.stderr_path.read_text()[-3000:]
+        found = CREATED_RE.search(measured.stdout)
+        assert found, measured.stdout
+        result.run_s, result.rss_mb = measured.seconds, measured.peak_rss_mb
+        result.run_cpu_s = measured.cpu_s
+        result.invoices = int(found.group(1))
+        _verify(result, groups, tenants, start)
+        rounds.append(result)
+        print(
+            f"   run {result.run_s:.1f} s (CPU {result.run_cpu_s:.1f} s): {result.invoices:,} "
+            f"drafts, {result.rate:,.0f}/s, "
+            f"x{result.ratio:.1f} the SQL, peak {result.rss_mb:.0f} MB",
+            flush=True,
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_size_pretty(pg_table_size('usage_usagerecord')),"
+            " pg_size_pretty(pg_indexes_size('usage_usagerecord'))"
+        )
+        heap, indexes = cursor.fetchone()
+    _report(s, rounds, load_at_start, records_from, tenants, f"{heap} (indexes {indexes})")
+
+
+def _verify(result: Round, groups: dict, tenants: int, start: datetime.date) -> None:
+    """The run billed exactly what the aggregate found, each line the records it links."""
+    from django.db import connection
+
+    from invoices.models import Invoice, InvoiceLine
+
+    params = {"start": start}
+    with connection.cursor() as cursor:
+        cursor.execute(BILLED_SQL, params)
+        billed = {(t, m, d, month): (q, n) for t, m, d, month, q, n in cursor.fetchall()}
+        cursor.execute(LINE_MISMATCH_SQL, params)
+        (wrong_lines,) = cursor.fetchone()
+    drafts = Invoice.objects.filter(period_start=start, kind="subscription")
+    result.lines = InvoiceLine.objects.filter(invoice__in=drafts, kind="usage").count()
+    result.groups = len(groups)
+    result.records = sum(n for _, n in groups.values())
+    assert result.invoices == tenants == drafts.count(), (result.invoices, tenants)
+    assert result.lines == len(groups), (result.lines, len(groups))
+    assert wrong_lines == 0, f"{wrong_lines} usage lines differ from their records' sum"
+    assert billed == groups, "the billed records differ from the SQL aggregate"
+
+
+def _report(
+    s: data.Scale,
+    rounds: list[Round],
+    load_at_start: str,
+    records_from: str,
+    tenants: int,
+    size: str,
+) -> None:
+    run_s = common.median([r.run_s for r in rounds])
+    sql_s = common.median([r.sql_s for r in rounds])
+    sql3_s = common.median([r.sql3_s for r in rounds])
+    ratio = run_s / min(sql_s, sql3_s)
+    invoices = rounds[0].invoices
+    rate = invoices / run_s
+    peak = max(r.rss_mb for r in rounds)
+    goals = {
+        f"within {RATIO_GOAL:g} x the SQL aggregate": (ratio <= RATIO_GOAL, f"{ratio:.1f} x"),
+        f"at least {RATE_GOAL} invoices/s": (rate >= RATE_GOAL, f"{rate:,.0f}/s"),
+        f"peak memory under {common.MEMORY_LIMIT_MB} MB": (
+            peak < common.MEMORY_LIMIT_MB,
+            f"{peak:,.0f} MB",
+        ),
+    }
+    met = [f"{goal} (**{value}**)" for goal, (ok, value) in goals.items() if ok]
+    missed = [f"{goal} (**{value}**)" for goal, (ok, value) in goals.items() if not ok]
+    summary = (
+        "meets every goal: " + "; ".join(met)
+        if not missed
+        else "**misses** " + "; ".join(missed) + (("; meets " + "; ".join(met)) if met else "")
+    )
+    table = [
+        "| Round | SQL aggregate s (by month / without) | Groups | Records billed | Run s "
+        "| of which the run's own CPU s | Invoices | Invoices/s | Run / SQL | Peak RSS MB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for number, r in enumerate(rounds, 1):
+        table.append(
+            f"| {number} | {r.sql_s:,.2f} / {r.sql3_s:,.2f} | {r.groups:,} | {r.records:,} "
+            f"| {r.run_s:,.1f} | {r.run_cpu_s:,.1f} | {r.invoices:,} | {r.rate:,.0f} "
+            f"| {r.ratio:.1f} | {r.rss_mb:,.0f} |"
+        )
+    table.append(
+        f"| **median** | **{sql_s:,.2f} / {sql3_s:,.2f}** | | | **{run_s:,.1f}** | | "
+        f"**{invoices:,}** | **{rate:,.0f}** | **{ratio:.1f}** | **{peak:,.0f}** (max) |"
+    )
+    title = "Monthly run" + ("" if s.name == "standard" else f" ({s.name})")
+    lines = [
+        f"## {title} (`bench/{MODULE}.py`)",
+        "",
+        f"Run {common.now_ist()} IST, `BENCH_SCALE={s.name}`; {summary}.",
+        "",
+        "### Machine",
+        "",
+        *common.machine(load_at_start),
+        "",
+        "### Data set",
+        "",
+        f"- Database `{data.db_name(s)}`: {tenants:,} tenants on 3 plans (per-unit, graduated "
+        "and volume prices, free allowances, GPU prices by type); one in twenty subscribed "
+        "mid-period (a prorated fee), one in ten with its own vCPU price, one in twenty with a "
+        "one-time charge.",
+        f"- {s.records:,} usage records, {records_from}: the billed month "
+        f"({data.PERIOD}) 97 %, the month before 2 % (late usage, billed on lines naming their "
+        "month), the month after 1 % (not billed); half spread evenly over the tenants, half "
+        f"skewed towards a few big ones. Table `usage_usagerecord`: {size}.",
+        "",
+        "### Method",
+        "",
+        f"- The run: `manage.py generate_invoices --period {data.PERIOD}` as a process of its "
+        "own (DEBUG off), wall time from start to exit, Django start-up included; peak memory "
+        "is its RSS high-water mark from `wait4()` (PostgreSQL's server process not included). "
+        "It builds one draft per tenant (plan fee, a line per meter, dimension and month, "
+        "one-time charges) and links every billed record and charge to its line.",
+        "- The baseline: one hand-written GROUP BY over the same records (unbilled, window "
+        "before the period's end, received before the cutoff), summing quantities and counting "
+        "records per tenant, meter, dimension value and month (what the lines hold); and the "
+        "same per tenant, meter and dimension only. Each is fetched whole by the bench process; "
+        f"one warm-up, then the median of {BASELINE_RUNS}. *Run / SQL* divides by the faster "
+        "of the two.",
+        "- Before each round: every invoice deleted, every record and charge unlinked, "
+        "`VACUUM (ANALYZE)`, `CHECKPOINT`. After it, before its time counts: one draft per "
+        "tenant; one usage line per group of the aggregate; every usage line's quantity equal "
+        "to the sum of the records linked to it; and per tenant, meter, dimension and month the "
+        "linked records' count and quantity equal to the aggregate's.",
+        "",
+        "### Results",
+        "",
+        *table,
+        "",
+    ]
+    common.write_section(common.section_name(MODULE, s), lines)
+    print(
+        f"\nrun {run_s:.1f} s for {invoices:,} invoices ({rate:,.0f}/s), SQL {sql_s:.2f} s "
+        f"(x{ratio:.1f}); peak {peak:,.0f} MB; results in docs/benchmarks.md",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    run()
