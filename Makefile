@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTHON := .venv/bin/python
 MANAGE := $(PYTHON) manage.py
 
-.PHONY: help uv sync demo seed serve test test-fast lint format worker beat bench migrate clean
+.PHONY: help uv sync demo seed serve test test-fast lint format worker beat bench bench-large migrate clean
 
 help:
 	@echo "make demo    set up, load the demo data and serve on http://$(HOST):$(PORT)"
@@ -18,6 +18,7 @@ help:
 	@echo "make lint    ruff and mypy"
 	@echo "make worker  a Celery worker     make beat  the Celery beat scheduler"
 	@echo "make bench   the benchmarks (docs/benchmarks.md)"
+	@echo "make bench-large  the usage benchmarks at 10,000 tenants and 10,000,000 records"
 
 $(CURDIR)/.tools/uv-pkg/bin/uv:
 	python3 -m pip install --quiet --disable-pip-version-check --target .tools/uv-pkg uv
@@ -57,6 +58,10 @@ beat: sync
 
 bench: sync
 	$(PYTHON) -m bench
+
+# The usage benchmarks (import, HTTP ingest, monthly run) at full size; about 15 GB of disk.
+bench-large: sync
+	BENCH_SCALE=large $(PYTHON) -m bench usage
 
 clean:
 	rm -rf .venv .tools var staticfiles .pytest_cache .mypy_cache .ruff_cache
