@@ -41,6 +41,7 @@ from usage.ingest import (
     Catalogue,
     RecordError,
     Row,
+    copy_new_records,
     insert_records,
     parse_record,
 )
@@ -395,23 +396,11 @@ STAGING_COLUMNS = ROW_COLUMNS  # source and received_at are the same for the who
 def _copy_rows(rows: list[Row], *, source: str) -> int:
     """PostgreSQL: COPY the chunk straight into the table; should one of its keys be stored
     already, COPY it into a staging table instead, then one insert that skips known keys."""
-    from psycopg.errors import UniqueViolation
-
     table = UsageRecord._meta.db_table
     now = timezone.now()
-    try:
-        # The usual case, a file not seen before, costs a plain COPY. In a savepoint: a
-        # duplicate key refuses the whole COPY and leaves nothing of it behind.
-        with (
-            transaction.atomic(),
-            connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row((*row, source, now))
-        return len(rows)
-    except UniqueViolation:
-        pass  # imported before (in part), or sent through the API as well
+    stored = copy_new_records(rows, source=source, received_at=now)  # a file not seen before
+    if stored is not None:
+        return stored
     names = ", ".join(STAGING_COLUMNS)
     with connection.cursor() as cursor:
         # ON COMMIT DROP: nothing is left behind in a pooled connection; the explicit DROP below

@@ -3,7 +3,9 @@
 Both the HTTP API and the bulk import go through ``parse_record`` and ``insert_records``. The
 insert is ``INSERT ... ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING``, so a
 batch sent twice, or four producers sending overlapping batches at once, stores every record
-exactly once, and the answer counts what was new and what was a duplicate exactly.
+exactly once, and the answer counts what was new and what was a duplicate exactly. On
+PostgreSQL a plain COPY goes first, in a savepoint: it stores a batch whose keys are all new
+(the usual case) for less, and a key stored already refuses it whole, leaving the insert above.
 """
 
 import datetime
@@ -208,6 +210,26 @@ ARRAY_TYPES = {
 }
 
 
+def copy_new_records(rows: list[Row], *, source: str, received_at: datetime.datetime) -> int | None:
+    """PostgreSQL: COPY the rows straight into the table, the cheapest way in, when none of
+    their keys is stored yet (the usual case); None, and nothing of them kept, when one is."""
+    from psycopg.errors import UniqueViolation
+
+    table = UsageRecord._meta.db_table
+    try:
+        # In a savepoint: a duplicate key refuses the whole COPY and leaves nothing behind.
+        with (
+            transaction.atomic(),
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row((*row, source, received_at))
+    except UniqueViolation:
+        return None  # sent (or imported) before, or by another producer at the same time
+    return len(rows)
+
+
 def insert_records(rows: list[Row], *, source: str) -> int:
     """Insert rows whose (tenant, key) is new; return how many were stored."""
     if not rows:
@@ -217,6 +239,9 @@ def insert_records(rows: list[Row], *, source: str) -> int:
     conflict = " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id"
     params: list[Any]
     if connection.vendor == "postgresql":
+        stored = copy_new_records(rows, source=source, received_at=now)
+        if stored is not None:
+            return stored
         # One array per column: a short statement, the same for every batch. Rendering a
         # VALUES list of 500 rows x 13 placeholders cost psycopg more than the insert cost the
         # server (the text is too long for its cache, so it is split anew each time).
