@@ -274,6 +274,79 @@ def build_catalogue(s: Scale) -> None:
     _log(f"catalogue: {s.tenants:,} tenants on {len(PLANS)} plans")
 
 
+# --- Invoice history ---------------------------------------------------------------------------
+
+HISTORY_MONTHS = 6  # April to September 2026, billed before the benchmark's month
+HISTORY_LINES = 18  # about as many as the run makes a draft
+
+# Every tenant's paid subscription invoices of the months before, with their lines: a portal that
+# has billed for a while. (With the invoice tables empty and analyzed as empty, PostgreSQL plans
+# the foreign-key checks on invoice lines as sequential scans, which no portal in use sees.)
+HISTORY_INVOICES_SQL = """
+INSERT INTO invoices_invoice (kind, status, number, financial_year, sequence, period_start,
+    period_end, issue_date, due_date, currency, subtotal, discount, taxable_value, cgst, sgst,
+    igst, tax_total, round_off, total, amount_paid, amount_refunded, balance_due,
+    regular_charges, additional_charges, line_count, place_of_supply, state_tax_name, supplier,
+    customer, notes, created_at, updated_at, finalized_at, approved_at, sent_at, sent_to, paid_at,
+    voided_at, void_reason, disputed, approved_by_id, created_by_id, regenerated_from_id,
+    tenant_id, intra_state)
+SELECT 'subscription', 'paid', 'CRS/2627/' || lpad(seq::text, 6, '0'), 2026, seq, m.start,
+    (m.start + interval '1 month' - interval '1 day')::date, m.start + 31, m.start + 46, 'INR',
+    10000, 0, 10000, x.half, x.half, x.igst, 1800, 0, 11800, 11800, 0, 0, 1000, 9000,
+    %(lines)s, t.state, CASE WHEN x.intra THEN 'SGST' ELSE '' END, '{}'::jsonb, '{}'::jsonb, '',
+    m.start + 31, m.start + 31, m.start + 31, m.start + 31, m.start + 31, t.billing_email,
+    m.start + 40, NULL, '', false, NULL, NULL, NULL, t.id, x.intra
+FROM (
+    SELECT t.*, k, row_number() OVER (ORDER BY k, t.id) AS seq FROM tenants_tenant t
+    CROSS JOIN generate_series(1, %(months)s) AS k
+) AS t
+CROSS JOIN LATERAL (
+    SELECT (DATE '2026-10-01' - make_interval(months => t.k))::date AS start
+) AS m
+CROSS JOIN LATERAL (
+    SELECT t.state = '27' AS intra,
+        CASE WHEN t.state = '27' THEN 900 ELSE 0 END AS half,
+        CASE WHEN t.state = '27' THEN 0 ELSE 1800 END AS igst
+) AS x
+"""
+HISTORY_LINES_SQL = """
+INSERT INTO invoices_invoiceline (invoice_id, position, kind, description, resource_type,
+    resource_name, sac_code, period_start, period_end, quantity, unit, unit_price, amount,
+    discount, taxable_value, tax_rate, cgst, sgst, igst, pricing_detail)
+SELECT i.id, p, CASE WHEN p = 0 THEN 'recurring' ELSE 'usage' END,
+    CASE WHEN p = 0 THEN 'Plan fee' ELSE 'Usage line ' || p END, '', '', '998315',
+    i.period_start, i.period_end, 1, 'unit', 500, 500, 0, 500, 18,
+    CASE WHEN i.intra_state THEN 45 ELSE 0 END, CASE WHEN i.intra_state THEN 45 ELSE 0 END,
+    CASE WHEN i.intra_state THEN 0 ELSE 90 END, ''
+FROM invoices_invoice i CROSS JOIN generate_series(0, %(lines)s - 1) AS p
+WHERE i.period_start < DATE '2026-10-01'
+"""
+
+
+def ensure_history(conn: psycopg.Connection) -> str:
+    """The months of invoices before the benchmark's (built once, kept by every reset)."""
+    row = conn.execute("SELECT value FROM bench_usage_marker WHERE key = 'history'").fetchone()
+    if row is None:
+        with conn.transaction():
+            conn.execute(
+                "DELETE FROM invoices_invoiceline WHERE invoice_id IN (SELECT id FROM"
+                " invoices_invoice WHERE period_start < DATE '2026-10-01')"
+            )
+            conn.execute("DELETE FROM invoices_invoice WHERE period_start < DATE '2026-10-01'")
+            params = {"months": HISTORY_MONTHS, "lines": HISTORY_LINES}
+            conn.execute(HISTORY_INVOICES_SQL, params)
+            conn.execute(HISTORY_LINES_SQL, params)
+            conn.execute("INSERT INTO bench_usage_marker VALUES ('history', 'yes')")
+        conn.execute("VACUUM (ANALYZE) invoices_invoice, invoices_invoiceline")
+    counts = conn.execute(
+        "SELECT (SELECT count(*) FROM invoices_invoice WHERE period_start < DATE '2026-10-01'),"
+        " (SELECT count(*) FROM invoices_invoiceline l JOIN invoices_invoice i"
+        " ON i.id = l.invoice_id WHERE i.period_start < DATE '2026-10-01')"
+    ).fetchone()
+    assert counts is not None
+    return f"{counts[0]:,} invoices with {counts[1]:,} lines"
+
+
 # --- The records -------------------------------------------------------------------------------
 
 METER_WEIGHTS = [
@@ -503,5 +576,9 @@ def mark_records(conn: psycopg.Connection, count: int, sums: tuple[int, str, str
 
 
 def records_marked(conn: psycopg.Connection, count: int) -> bool:
+    """The records table holds the generator's first ``count`` records (marked, and counted)."""
     row = conn.execute("SELECT value FROM bench_usage_marker WHERE key = 'records'").fetchone()
-    return bool(row) and row[0].startswith(f"{DATA_VERSION}:{count}:")
+    if not row or not row[0].startswith(f"{DATA_VERSION}:{count}:"):
+        return False
+    counted = conn.execute("SELECT count(*) FROM usage_usagerecord").fetchone()
+    return counted is not None and counted[0] == count
