@@ -315,3 +315,20 @@ class OutboundEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.invoice}"
+
+
+class IssuedPdf(models.Model):
+    """The tax invoice PDF as issued, kept byte for byte: what the customer was sent and what an
+    auditor compares against. Written once (invoices.pdf.issued_pdf_store), never updated."""
+
+    invoice = models.OneToOneField(
+        Invoice, on_delete=models.CASCADE, primary_key=True, related_name="issued_pdf"
+    )
+    # In the database, not a file store: web and worker processes on other machines share it, and
+    # it commits or rolls back with everything else. About 40 KB an invoice.
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    rendered_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Issued PDF of {self.invoice_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from invoices import views
+from invoices import pdf_views, views
 from invoices.lifecycle import ACTIONS
 from payments import views as payment_views
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("bulk/", views.invoice_bulk, name="bulk"),
     path("<int:invoice_id>/", views.invoice_detail, name="detail"),
     path("<int:invoice_id>/edit/", views.invoice_edit, name="edit"),
+    path("<int:invoice_id>/pdf", pdf_views.invoice_pdf_download, name="pdf"),
     path(
         "<int:invoice_id>/payments/refresh/",
         payment_views.invoice_refresh,
