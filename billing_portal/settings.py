@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "invoices",
     "payments",
     "payments.sandbox",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -173,7 +174,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 5 * 60
 CELERY_TASK_TIME_LIMIT = 6 * 60
 # The static beat schedule: each later capability adds its jobs here (docs/operations.md).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "flush-email-outbox": {"task": "invoices.tasks.flush_outbox", "schedule": 5 * 60},
+    "flush-email-outbox": {
+        # Emails whose task a broker outage lost, and retries that have come due.
+        "task": "invoices.tasks.flush_outbox",
+        "schedule": env_int("EMAIL_OUTBOX_FLUSH_SECONDS", 5 * 60, minimum=1),
+    },
     "monthly-invoice-run": {
         "task": "invoices.tasks.generate_monthly_invoices",
         "schedule": crontab(day_of_month=1, hour=2, minute=0),  # the previous month's drafts
@@ -201,12 +206,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "usage.tasks.purge_import_files",
         "schedule": crontab(hour=3, minute=15),
     },
+    "purge-export-files": {
+        "task": "exports.tasks.purge_export_files",
+        "schedule": crontab(hour=3, minute=45),
+    },
 }
 # Tenants per task of the monthly run: small enough to retry cheaply, large enough to be efficient.
 INVOICE_RUN_CHUNK = env_int("INVOICE_RUN_CHUNK", 200, minimum=1)
 # Uploaded usage files are removed once imported; a failed upload and the rejected-lines file are
 # kept this many days.
 USAGE_IMPORT_KEEP_DAYS = env_int("USAGE_IMPORT_KEEP_DAYS", 30, minimum=1)
+# Exports of more rows than this (or ZIPs of more PDFs than EXPORT_ZIP_INLINE_MAX) are written by
+# a background job, whose page shows its progress and whose link is emailed; files are removed
+# after EXPORT_KEEP_DAYS. A PDF report holds at most EXPORT_PDF_MAX_ROWS rows (beyond that, XLSX).
+EXPORT_INLINE_MAX_ROWS = env_int("EXPORT_INLINE_MAX_ROWS", 5000, minimum=1)
+EXPORT_PDF_MAX_ROWS = env_int("EXPORT_PDF_MAX_ROWS", 5000, minimum=1)
+EXPORT_ZIP_INLINE_MAX = env_int("EXPORT_ZIP_INLINE_MAX", 10, minimum=1)
+EXPORT_KEEP_DAYS = env_int("EXPORT_KEEP_DAYS", 7, minimum=1)
+EXPORT_TIME_LIMIT = env_int("EXPORT_TIME_LIMIT", 30 * 60, minimum=60)  # seconds, per job
 # Reminders: this many days before the due date, on it, then every N days while overdue. A
 # tenant is suspended (and billing admins told) this many days after an invoice fell overdue.
 REMINDER_DAYS_BEFORE_DUE = env_int("REMINDER_DAYS_BEFORE_DUE", 3, minimum=0)

@@ -41,6 +41,7 @@ urlpatterns = [
     path("usage/", include("usage.plan_urls")),
     path("usage/", include("usage.urls")),
     path("payments/", include("payments.urls")),
+    path("exports/", include("exports.urls")),
     path("api/v1/usage/records", usage_api.usage_records, name="api_usage_records"),
     path("django-admin/", admin.site.urls),
 ]

@@ -200,7 +200,13 @@ class ResolveForm(forms.Form):
 
 class BulkForm(forms.Form):
     action = forms.ChoiceField(
-        choices=[("send", "Send"), ("void", "Void"), ("export_csv", "Export CSV")]
+        choices=[
+            ("send", "Send"),
+            ("void", "Void"),
+            ("export_csv", "Export CSV"),
+            ("export_xlsx", "Export XLSX"),
+            ("download_pdfs", "Download PDFs (ZIP)"),
+        ]
     )
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=[])
     reason = forms.CharField(max_length=300, required=False)

@@ -1,13 +1,11 @@
-import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import F, QuerySet
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,11 +13,9 @@ from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing_portal.lib.exports import EchoBuffer, safe_cell
 from billing_portal.lib.http import AuthedRequest, wants_fragment
+from invoices import export_views, services
 from invoices import forms as f
-from invoices import services
-from invoices.filters import SORTS, InvoiceFilter
 from invoices.lifecycle import (
     ACTION_LABELS,
     InvoiceActionError,
@@ -28,12 +24,16 @@ from invoices.lifecycle import (
     status_refusal,
 )
 from invoices.models import Invoice
-from invoices.selectors import invoice_for_sheet, invoice_summary, invoices_for
+from invoices.selectors import (
+    invoice_for_sheet,
+    invoice_listing,
+    invoice_summary,
+    invoices_for,
+)
 from payments import services as payment_services
 from payments import views as payment_views
 from payments.models import Payment
-from tenants.access import require_staff_perm
-from tenants.models import Tenant
+from tenants.access import require_staff_perm, tenant_scope
 from tenants.roles import is_staff_member
 
 S = Invoice.Status
@@ -52,46 +52,22 @@ class CountedPaginator(Paginator):
         return self._known_count
 
 
-def _scoped(request: AuthedRequest) -> tuple[QuerySet[Invoice], bool]:
-    staff = is_staff_member(request.user)
-    invoices = invoices_for(request.user)
-    if not staff:
-        membership = request.active_membership
-        if not membership:  # a lazy object: test its truth, never "is None"
-            raise Http404("You are not a member of any organisation.")
-        invoices = invoices.filter(tenant_id=membership.tenant_id)
-    return invoices, staff
-
-
-def _ordering(sort: str) -> list[Any]:
-    key = sort.lstrip("-")
-    if key not in SORTS:
-        # Drafts (no issue date yet) first: they need attention. Matches the index's order.
-        return [F("issue_date").desc(nulls_first=True), "-id"]
-    prefix = "-" if sort.startswith("-") else ""
-    return [f"{prefix}{field}" for field in SORTS[key]] + [f"{prefix}id"]
-
-
 @login_required
 def invoice_list(request: AuthedRequest) -> HttpResponse:
-    invoices, staff = _scoped(request)
-    statuses = [s for s in request.GET.getlist("status") if s in S.values]
-    filterset = InvoiceFilter(
-        request.GET or None,
-        queryset=invoices,
-        today=services.today(),
-        tenants=Tenant.objects.order_by("display_name").only("id", "display_name")
-        if staff
-        else None,
+    listing = invoice_listing(
+        request.user, request.GET, tenant_id=tenant_scope(request), today=services.today()
     )
-    filtered = filterset.qs
+    staff, filterset, statuses, sort = (
+        listing.staff,
+        listing.filterset,
+        listing.statuses,
+        listing.sort,
+    )
     chosen_tenant = (
         filterset.form.cleaned_data.get("tenant") if staff and filterset.is_bound else None
     )
-    summary = invoice_summary(filtered, statuses)
-    rows = filtered.filter(status__in=statuses) if statuses else filtered
-    sort = request.GET.get("sort", "")
-    rows = rows.select_related("tenant").order_by(*_ordering(sort))
+    summary = invoice_summary(listing.filtered, statuses)
+    rows = listing.rows.select_related("tenant")
     try:
         size = int(request.GET.get("size", PAGE_SIZES[0]))
     except ValueError:
@@ -112,6 +88,7 @@ def invoice_list(request: AuthedRequest) -> HttpResponse:
         "page_sizes": PAGE_SIZES,
         "staff": staff,
         "can_create": request.user.has_perm("invoices.add_invoice"),
+        "can_export": not staff or request.user.has_perm("invoices.export_invoice"),
         "can_bulk": staff
         and (
             request.user.has_perm("invoices.send_invoice")
@@ -364,9 +341,11 @@ def invoice_bulk(request: AuthedRequest) -> HttpResponseBase:
     visible = {
         i.pk: i for i in invoices_for(request.user).filter(pk__in=ids).select_related("tenant")
     }
-    if action == "export_csv":
+    if action in ("export_csv", "export_xlsx"):
         require_staff_perm(request.user, "invoices.export_invoice")
-        return _csv_response([visible[i] for i in ids if i in visible], "invoices-selected.csv")
+        return export_views.selected_export(request, ids, action.removeprefix("export_"))
+    if action == "download_pdfs":
+        return export_views.invoice_pdfs_zip(request, ids)
     perm = {"send": "invoices.send_invoice", "void": "invoices.void_invoice"}[action]
     require_staff_perm(request.user, perm)
     results = []
@@ -396,41 +375,4 @@ def invoice_bulk(request: AuthedRequest) -> HttpResponseBase:
     )
     response = render(request, template, context)
     response["HX-Trigger"] = "invoices-changed"  # the list refreshes its rows and counts
-    return response
-
-
-CSV_COLUMNS = [
-    ("Number", lambda i: i.number or ""),
-    ("Customer", lambda i: i.tenant.display_name),
-    ("GSTIN", lambda i: i.tenant.gstin),
-    ("Kind", lambda i: i.get_kind_display()),
-    ("Status", lambda i: i.get_status_display()),
-    ("Issue date", lambda i: i.issue_date or ""),
-    ("Due date", lambda i: i.due_date or ""),
-    ("Period start", lambda i: i.period_start or ""),
-    ("Period end", lambda i: i.period_end or ""),
-    ("Subtotal", lambda i: i.subtotal),
-    ("Discount", lambda i: i.discount),
-    ("Taxable value", lambda i: i.taxable_value),
-    ("CGST", lambda i: i.cgst),
-    ("SGST/UTGST", lambda i: i.sgst),
-    ("IGST", lambda i: i.igst),
-    ("Round-off", lambda i: i.round_off),
-    ("Total", lambda i: i.total),
-    ("Paid", lambda i: i.amount_paid),
-    ("Refunded", lambda i: i.amount_refunded),
-    ("Balance due", lambda i: i.balance_due),
-]
-
-
-def _csv_response(invoices: list[Invoice], filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(EchoBuffer())
-
-    def rows() -> Iterator[str]:
-        yield writer.writerow([name for name, _ in CSV_COLUMNS])
-        for invoice in invoices:
-            yield writer.writerow([safe_cell(get(invoice)) for _, get in CSV_COLUMNS])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -41,6 +41,17 @@ def get_for_user[M: Model](
         raise Http404("No such object.") from None
 
 
+def tenant_scope(request: HttpRequest) -> int | None:
+    """The tenant a list is held to: None for staff (every tenant), a customer's active
+    organisation, or 404 for someone who belongs to none."""
+    if is_staff_member(request.user):
+        return None
+    membership = getattr(request, "active_membership", None)
+    if not membership:  # a lazy object: test its truth, never "is None"
+        raise Http404("You are not a member of any organisation.")
+    return membership.tenant_id
+
+
 def membership_of(user, tenant: Tenant) -> Membership | None:
     if not user.is_authenticated:
         return None

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from exports.models import ExportJob
 from invoices import services
 from tenants.models import Membership
 from tests.conftest import client_for
@@ -66,6 +67,10 @@ def acme_objects(acme, owner, viewer, acme_invoice):
         "meter_id": meter.pk,
         "plan_id": plan.pk,
         "price_id": price.pk,
+        # An export Acme's owner asked for: only they (and staff who export) may open it.
+        "job_id": ExportJob.objects.create(
+            requester=owner, tenant=acme, kind="invoices", format="csv", row_count=1
+        ).pk,
     }
 
 
@@ -149,6 +154,11 @@ MATRIX = [
     ("invoices:record_payment", "post", {"invoice_id"}, [302, 403, 403, 403, 404, 400, 400]),
     ("invoices:dispute", "post", {"invoice_id"}, [302, 302, 302, 403, 404, 403, 403]),
     ("invoices:bulk", "post", {}, [302, 403, 403, 403, 403, 200, 403]),
+    # Every member exports their own organisation's invoices; staff who may export, all.
+    ("invoices:export", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
+    ("exports:list", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
+    # An export job is its requester's (Acme's owner) and staff's; to anyone else it is missing.
+    ("exports:detail", "get", {"job_id"}, [302, 200, 404, 404, 404, 200, 200]),
     # Every member sees their own organisation's payments and exports them; staff see all.
     ("payments:list", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
     ("payments:export", "get", {}, [302, 200, 200, 200, 200, 200, 200]),
