@@ -2,17 +2,17 @@
 
 The records are the import benchmark's (1,000,000 over 1,000 tenants; 10,000,000 over 10,000 with
 ``BENCH_SCALE=large``), loaded by a raw COPY when the table does not hold them. Each round starts
-from unbilled records and no invoices (the last round's are deleted and its links undone, then
-``VACUUM ANALYZE``), times the baseline, then runs the real command, ``manage.py
-generate_invoices --period 2026-10``, in a process of its own whose peak resident memory is read
-from ``wait4()``.
+from unbilled records and no invoices (the last round's are deleted with the ranges of records
+their lines hold and the tenants' cursors, then ``VACUUM ANALYZE``), times the baseline, then runs
+the real command, ``manage.py generate_invoices --period 2026-10``, in a process of its own whose
+peak resident memory is read from ``wait4()``.
 
-The baseline: one GROUP BY over the records the run bills (unbilled, window before the period's
-end, received before the cutoff) per tenant, meter, dimension value and month, as the invoice
-lines are; and the same without the month, as the issue words it. The run's result is checked
-against it before its time is believed: one draft per tenant, one usage line per group, each
-line's quantity the sum of the records linked to it, and per (tenant, meter, dimension, month)
-the linked records' count and quantity equal to the aggregate's.
+The baseline: one GROUP BY over the records the run bills (every record up to the run's watermark
+with a window before the period's end: none is billed yet) per tenant, meter, dimension value and
+month, as the invoice lines are; and the same without the month, as the issue words it. The run's
+result is checked against it before its time is believed: one draft per tenant, one usage line per
+group, each line's quantity the sum of the records its ranges hold, and per (tenant, meter,
+dimension, month) the held records' count and quantity equal to the aggregate's.
 
 Goal (issue 4): the run within 3 x the SQL aggregate, at least 500 invoices per second, its peak
 memory under 300 MB whatever the size.
@@ -42,51 +42,43 @@ SELECT tenant_id, meter_id, dimension_value,
     date_trunc('month', window_start AT TIME ZONE 'Asia/Kolkata') AS month,
     sum(quantity), count(*)
 FROM usage_usagerecord
-WHERE invoice_line_id IS NULL AND window_start < %(end)s AND received_at <= %(cutoff)s
+WHERE id <= %(upto)s AND window_start < %(end)s
 GROUP BY tenant_id, meter_id, dimension_value, month
 """
 AGGREGATE_3_SQL = """
 SELECT tenant_id, meter_id, dimension_value, sum(quantity), count(*)
 FROM usage_usagerecord
-WHERE invoice_line_id IS NULL AND window_start < %(end)s AND received_at <= %(cutoff)s
+WHERE id <= %(upto)s AND window_start < %(end)s
 GROUP BY tenant_id, meter_id, dimension_value
 """
-# What the run billed, from the records linked to its lines.
-BILLED_SQL = """
-SELECT i.tenant_id, r.meter_id, r.dimension_value,
+# The records each of the period's lines holds, through its ranges.
+HELD = """
+FROM usage_usagerange b
+JOIN invoices_invoiceline l ON l.id = b.line_id
+JOIN invoices_invoice i ON i.id = l.invoice_id
+JOIN usage_usagerecord r ON r.tenant_id = b.tenant_id AND r.meter_id = b.meter_id
+    AND r.dimension_value = b.dimension_value
+    AND r.window_start >= b.window_from AND r.window_start < b.window_to
+    AND r.id > b.after_id AND r.id <= b.upto_id
+WHERE i.period_start = %(start)s AND i.kind = 'subscription' AND i.tenant_id = b.tenant_id
+"""
+BILLED_SQL = f"""
+SELECT r.tenant_id, r.meter_id, r.dimension_value,
     date_trunc('month', r.window_start AT TIME ZONE 'Asia/Kolkata') AS month,
     sum(r.quantity), count(*)
-FROM usage_usagerecord r
-JOIN invoices_invoiceline l ON l.id = r.invoice_line_id
-JOIN invoices_invoice i ON i.id = l.invoice_id
-WHERE i.period_start = %(start)s AND i.kind = 'subscription' AND r.tenant_id = i.tenant_id
+{HELD}
 GROUP BY 1, 2, 3, 4
 """
-# The floor of linking: every billed record to its line in one statement, from a table of the
-# run's groups and lines; no aggregate, no invoices, no Python.
-LINK_GROUPS_SQL = """
-CREATE TEMP TABLE bench_line_groups AS
-SELECT DISTINCT tenant_id, meter_id, dimension_value,
-    date_trunc('month', window_start AT TIME ZONE 'Asia/Kolkata') AS month, invoice_line_id
-FROM usage_usagerecord WHERE invoice_line_id IS NOT NULL
-"""
-LINK_SQL = """
-UPDATE usage_usagerecord r SET invoice_line_id = g.invoice_line_id
-FROM bench_line_groups g
-WHERE r.invoice_line_id IS NULL AND r.window_start < %(end)s AND r.received_at <= %(cutoff)s
-    AND r.tenant_id = g.tenant_id AND r.meter_id = g.meter_id
-    AND r.dimension_value = g.dimension_value
-    AND date_trunc('month', r.window_start AT TIME ZONE 'Asia/Kolkata') = g.month
-"""
-LINE_MISMATCH_SQL = """
+LINE_MISMATCH_SQL = f"""
 SELECT count(*) FROM (
     SELECT l.id FROM invoices_invoiceline l
     JOIN invoices_invoice i ON i.id = l.invoice_id
-    LEFT JOIN usage_usagerecord r ON r.invoice_line_id = l.id
+    LEFT JOIN (SELECT l.id AS line_id, sum(r.quantity) AS quantity {HELD} GROUP BY l.id) h
+        ON h.line_id = l.id
     WHERE i.period_start = %(start)s AND l.kind = 'usage'
-    GROUP BY l.id, l.quantity HAVING l.quantity IS DISTINCT FROM sum(r.quantity)
+        AND l.quantity IS DISTINCT FROM h.quantity
 ) AS wrong
-"""
+"""  # noqa: S608 - constant text
 
 
 @dataclass
@@ -150,10 +142,11 @@ def _reset(start: datetime.date) -> None:
 
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE usage_usagerecord SET invoice_line_id = NULL WHERE invoice_line_id IS NOT NULL"
-        )
         cursor.execute("UPDATE usage_onetimecharge SET invoice_line_id = NULL")
+        cursor.execute("DELETE FROM usage_usagerange")
+        cursor.execute("DELETE FROM usage_usagecursor")
+        cursor.execute("DELETE FROM usage_usagerungroup")
+        cursor.execute("DELETE FROM usage_usagerun")
         # The benchmark's database holds nothing else that refers to the run's drafts.
         drafts = "SELECT id FROM invoices_invoice WHERE period_start = %s"
         for table in ("invoices_invoiceline", "invoices_invoiceevent", "invoices_outboundemail"):
@@ -162,16 +155,17 @@ def _reset(start: datetime.date) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "VACUUM (ANALYZE) usage_usagerecord, usage_onetimecharge, invoices_invoice,"
-            " invoices_invoiceline, invoices_invoiceevent"
+            " invoices_invoiceline, invoices_invoiceevent, usage_usagerange, usage_usagecursor,"
+            " usage_usagerun, usage_usagerungroup"
         )
         cursor.execute("CHECKPOINT")
     print(f"   reset in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def _baseline(cutoff: datetime.datetime, end: datetime.datetime) -> tuple[float, float, dict]:
+def _baseline(upto: int, end: datetime.datetime) -> tuple[float, float, dict]:
     from django.db import connection
 
-    params = {"end": end, "cutoff": cutoff}
+    params = {"end": end, "upto": upto}
     with connection.cursor() as cursor:
         started = time.perf_counter()
         cursor.execute(AGGREGATE_SQL, params)
@@ -187,9 +181,9 @@ def _baseline(cutoff: datetime.datetime, end: datetime.datetime) -> tuple[float,
 
 def _main(s: data.Scale) -> None:
     from django.db import connection
-    from django.utils import timezone
 
     from tenants.models import Tenant
+    from usage.models import UsageRecord
 
     records_from = _ensure_records(s)
     history = data.ensure_history(common.connect(s))
@@ -202,11 +196,11 @@ def _main(s: data.Scale) -> None:
         print(f"-- round {number + 1} of {s.runs}", flush=True)
         _reset(start)
         result = Round()
-        # The run's cutoff is when it starts; every record was received before both.
-        cutoff = timezone.now()
-        _baseline(cutoff, end)  # warm-up: both start from a warm cache
+        # Every record is stored before the run starts: its watermark will be the largest id.
+        upto = UsageRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        _baseline(upto, end)  # warm-up: both start from a warm cache
         for _ in range(BASELINE_RUNS):
-            seconds, seconds3, groups = _baseline(cutoff, end)
+            seconds, seconds3, groups = _baseline(upto, end)
             result.baseline_s.append(seconds)
             result.baseline3_s.append(seconds3)
         print(
@@ -233,9 +227,6 @@ def _main(s: data.Scale) -> None:
             f"x{result.ratio:.1f} the SQL, peak {result.rss_mb:.0f} MB",
             flush=True,
         )
-    print("-- the floor: linking the billed records in one hand-written UPDATE", flush=True)
-    link_s = _link_floor(rounds[-1], cutoff, end)
-    print(f"   {link_s:.1f} s", flush=True)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_size_pretty(pg_table_size('usage_usagerecord')),"
@@ -243,34 +234,11 @@ def _main(s: data.Scale) -> None:
         )
         heap, indexes = cursor.fetchone()
     size = f"{heap} (indexes {indexes})"
-    _report(s, rounds, load_at_start, records_from, tenants, size, link_s, history)
-
-
-def _link_floor(last: Round, cutoff: datetime.datetime, end: datetime.datetime) -> float:
-    """Seconds to link the last round's records again by one UPDATE from its groups' lines
-    (commit and its deferred foreign-key checks included), after unlinking and vacuuming."""
-    from django.db import connection, transaction
-
-    with connection.cursor() as cursor:
-        cursor.execute(LINK_GROUPS_SQL)
-        cursor.execute(
-            "UPDATE usage_usagerecord SET invoice_line_id = NULL WHERE invoice_line_id IS NOT NULL"
-        )
-        cursor.execute("VACUUM (ANALYZE) usage_usagerecord")
-        cursor.execute("ANALYZE bench_line_groups")
-        cursor.execute("CHECKPOINT")
-        started = time.perf_counter()
-        with transaction.atomic():
-            cursor.execute(LINK_SQL, {"end": end, "cutoff": cutoff})
-            linked = cursor.rowcount
-        seconds = time.perf_counter() - started
-        cursor.execute("DROP TABLE bench_line_groups")
-    assert linked == last.records, (linked, last.records)
-    return seconds
+    _report(s, rounds, load_at_start, records_from, tenants, size, history)
 
 
 def _verify(result: Round, groups: dict, tenants: int, start: datetime.date) -> None:
-    """The run billed exactly what the aggregate found, each line the records it links."""
+    """The run billed exactly what the aggregate found, each line the records it holds."""
     from django.db import connection
 
     from invoices.models import Invoice, InvoiceLine
@@ -299,7 +267,6 @@ def _report(
     records_from: str,
     tenants: int,
     size: str,
-    link_s: float,
     history: str,
 ) -> None:
     run_s = common.median([r.run_s for r in rounds])
@@ -370,22 +337,21 @@ def _report(
         "own (DEBUG off), wall time from start to exit, Django start-up included; peak memory "
         "is its RSS high-water mark from `wait4()` (PostgreSQL's server process not included). "
         "It builds one draft per tenant (plan fee, a line per meter, dimension and month, "
-        "one-time charges) and links every billed record and charge to its line.",
-        "- The baseline: one hand-written GROUP BY over the same records (unbilled, window "
-        "before the period's end, received before the cutoff), summing quantities and counting "
-        "records per tenant, meter, dimension value and month (what the lines hold); and the "
-        "same per tenant, meter and dimension only. Each is fetched whole by the bench process; "
+        "one-time charges), records on each usage line the ranges of record ids it billed, "
+        "and links each one-time charge to its line.",
+        "- The baseline: one hand-written GROUP BY over the same records (every record up to "
+        "the largest id with a window before the period's end; none is billed yet), summing "
+        "quantities and counting records per tenant, meter, dimension value and month (what "
+        "the lines hold); and the same per tenant, meter and dimension only. Each is fetched "
+        "whole by the bench process; "
         f"one warm-up, then the median of {BASELINE_RUNS}. *Run / SQL* divides by the faster "
         "of the two.",
-        "- The floor of linking, once after the last round: the records unlinked, `VACUUM "
-        "(ANALYZE)`, then one hand-written `UPDATE usage_usagerecord ... FROM` a table of the "
-        "run's (tenant, meter, dimension, month, line) setting every billed record's "
-        "`invoice_line_id`, commit and its deferred foreign-key checks included.",
-        "- Before each round: every invoice of the period deleted, every record and charge "
-        "unlinked, `VACUUM (ANALYZE)`, `CHECKPOINT`. After it, before its time counts: one "
-        "draft per tenant; one usage line per group of the aggregate; every usage line's "
-        "quantity equal to the sum of the records linked to it; and per tenant, meter, "
-        "dimension and month the linked records' count and quantity equal to the aggregate's.",
+        "- Before each round: every invoice of the period deleted with its lines' ranges, the "
+        "tenants' cursors and the runs' aggregates, every charge unlinked, `VACUUM (ANALYZE)`, "
+        "`CHECKPOINT`. After it, before its time counts: one draft per tenant; one usage line "
+        "per group of the aggregate; every usage line's quantity equal to the sum of the "
+        "records its ranges hold; and per tenant, meter, dimension and month the held records' "
+        "count and quantity equal to the aggregate's.",
         "",
         "### Results",
         "",
@@ -393,24 +359,17 @@ def _report(
         "",
         "### Where the time goes",
         "",
-        f"- Linking alone, by the hand-written UPDATE: **{link_s:,.1f} s** for "
-        f"{rounds[-1].records:,} records ({link_s / rounds[-1].records * 1e6:,.0f} µs a record), "
-        f"{link_s / min(sql_s, sql3_s):.1f} x the aggregate, {invoices / link_s:,.0f} "
-        "invoices' worth per second. Every invoice line must know the records that built it "
-        "(`UsageRecord.invoice_line`), so the run writes a new version of every billed record: "
-        "the heap, all 7 indexes that are not partial (the column is indexed twice, and is in "
-        "the partial index's predicate, so no update can be HOT) and the WAL, plus a deferred "
-        "foreign-key check per record at commit. This floor alone is far above 3 x the "
-        f"aggregate and below {RATE_GOAL} invoices/s at this many records per tenant: no "
-        "change to the run's code alone can reach the goals while every billed record is "
-        "updated. The link itself has to change (for example lines that name the window of "
-        "records they billed, rather than records that name their line).",
+        "- The run reads the records once: `run_start` takes the watermark and stores the "
+        "aggregate of every unbilled record (one `INSERT ... SELECT ... GROUP BY`, the "
+        "baseline's query plus the check against the tenants' cursors and the ranges lines "
+        "already hold), then each chunk of tenants turns its part of the aggregate into drafts "
+        "and writes them in bulk: invoices, lines, events and ranges, one `INSERT` each. No "
+        "record is written: a line names the records it billed as ranges of ids (ids only grow, "
+        "and the watermark is taken while no insert is in flight).",
         f"- The run's own process used {common.median([r.run_cpu_s for r in rounds]):,.1f} s "
-        "of CPU (median): Django building the queries and the drafts, most of it in "
-        "`services.invoice_create` (lines inserted, then priced and taxed by `bulk_update`, "
-        "about twenty `CASE WHEN` expressions a draft). The rest of the wall time is "
-        "PostgreSQL: the per-tenant aggregate, the inserts, the linking UPDATE and the commit, "
-        "plus waiting for the CPU other work on the machine held.",
+        "of CPU (median), Django's start-up included: rating, pricing and taxing the drafts in "
+        "Python and building the inserts. The rest of the wall time is PostgreSQL: the "
+        "aggregate, the inserts and the commits.",
         "",
     ]
     common.write_section(common.section_name(MODULE, s), lines)

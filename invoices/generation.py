@@ -1,16 +1,23 @@
 """The monthly run: one draft subscription invoice per tenant and period, from SQL aggregates.
 
 For each tenant: the prorated plan fee of every subscription that covers part of the period; one
-line per meter (and per dimension value, e.g. GPU type) and per month of usage, from a single
-GROUP BY over the tenant's unbilled records; and its unbilled one-time charges. Each record and
-charge is then linked to the line that billed it.
+line per meter (and per dimension value, e.g. GPU type) and per month of usage; and its unbilled
+one-time charges.
 
-Why it is safe to run twice, or twice at once: the invoice row is created first, and a unique
-constraint (one live subscription invoice per tenant and period) makes the second creator fail
-and skip. Records are picked by ``received_at <= cutoff`` in both the aggregate and the linking
-UPDATE, so a record that arrives while the run is working is neither counted nor linked: it waits
-for the next invoice. Usage of an earlier month that arrived after its own invoice was made is
-billed here, on a line naming its month.
+How a run goes: ``run_start`` takes a watermark (the largest record id such that no smaller one
+can still appear, ``usage_watermark``) and stores the aggregate of every unbilled record up to it
+in one GROUP BY (``UsageRun`` and its groups). Chunks of tenants then turn the aggregate into
+drafts, a chunk at a time in one transaction, writing invoices, lines and ranges in bulk.
+
+Which records a line billed is recorded as ranges of record ids (``UsageRange``), not by writing
+every record: ids only grow, so "this tenant's vCPU records of October with an id in (a, b]" names
+a fixed set. Each tenant's ``UsageCursor`` says how far its usage is billed, so that a run reads
+only the records received since and the months since. A record that arrives while the run works
+gets an id above the watermark and waits for the next invoice; usage of an earlier month received
+after its invoice was made is billed on the next one, on a line naming its month.
+
+Why it is safe to run twice, or twice at once: a unique constraint allows one live subscription
+invoice per tenant and period, and the cursor row is locked while a tenant is billed.
 """
 
 import datetime
@@ -21,21 +28,34 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from billing_portal.lib.money import money_round
 from invoices import services
-from invoices.models import Invoice, InvoiceLine
+from invoices.models import Invoice, InvoiceEvent, InvoiceLine
 from tenants.models import Tenant
-from usage.models import Meter, OneTimeCharge, PlanPrice, PriceOverride, Subscription, UsageRecord
+from usage.models import (
+    Meter,
+    OneTimeCharge,
+    PlanPrice,
+    PriceOverride,
+    Subscription,
+    UsageCursor,
+    UsageRange,
+    UsageRecord,
+    UsageRun,
+    UsageRunGroup,
+)
 from usage.rating import Price, parse_tiers, prorate, rate
 
 log = logging.getLogger(__name__)
 IST = ZoneInfo("Asia/Kolkata")
 K = InvoiceLine.Kind
 QUANTITY_PLACES = Decimal("0.000001")
+# The cursor of a tenant never billed: nothing before it.
+EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -157,16 +177,199 @@ class Preloaded:
         )
 
 
+def usage_watermark() -> int:
+    """The largest record id such that every record with an id up to it is stored (or never will
+    be), and every record stored later gets a larger one."""
+    table = UsageRecord._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Ids come from a sequence as rows are inserted, and a transaction holding a small id
+            # may commit after one holding a larger id. SHARE conflicts with the ROW EXCLUSIVE lock
+            # every INSERT holds until its transaction ends: taking it waits for inserts in flight
+            # and holds new ones back for the instant it takes to read the largest id.
+            cursor.execute("SET LOCAL lock_timeout = '120s'")
+            cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608 - our table
+        row = cursor.fetchone()
+    return int(row[0])
+
+
+@dataclass(frozen=True)
+class Cursor:
+    upto_id: int = 0
+    billed_before: datetime.datetime = EPOCH
+
+    @classmethod
+    def of(cls, row: UsageCursor | None) -> "Cursor":
+        return cls(row.upto_id, row.billed_before) if row else cls()
+
+
+def ranges_holding(
+    *, tenant_id: Any, meter_id: Any, dimension_value: Any, window_start: Any, record_id: Any
+) -> QuerySet[UsageRange]:
+    """The ranges holding a record (values, or OuterRefs to a record's columns)."""
+    return UsageRange.objects.filter(
+        tenant_id=tenant_id,
+        meter_id=meter_id,
+        dimension_value=dimension_value,
+        window_from__lte=window_start,
+        window_to__gt=window_start,
+        after_id__lt=record_id,
+        upto_id__gte=record_id,
+    )
+
+
+def line_records(line: InvoiceLine) -> QuerySet[UsageRecord]:
+    """The records an invoice line billed."""
+    held = Q()
+    for r in line.usage_ranges.all():
+        held |= Q(
+            meter_id=r.meter_id,
+            dimension_value=r.dimension_value,
+            window_start__gte=r.window_from,
+            window_start__lt=r.window_to,
+            id__gt=r.after_id,
+            id__lte=r.upto_id,
+        )
+    if not held:
+        return UsageRecord.objects.none()
+    return UsageRecord.objects.filter(held, tenant_id=line.invoice.tenant_id)
+
+
+def billed_line(record: UsageRecord) -> InvoiceLine | None:
+    """The live invoice line that billed a record, or None while it waits."""
+    held = ranges_holding(
+        tenant_id=record.tenant_id,
+        meter_id=record.meter_id,
+        dimension_value=record.dimension_value,
+        window_start=record.window_start,
+        record_id=record.pk,
+    ).select_related("line__invoice")
+    first = held.first()
+    return first.line if first else None
+
+
+def unbilled_records(
+    *, upto_id: int, before: datetime.datetime, tenant: Tenant | None = None
+) -> QuerySet[UsageRecord]:
+    """Records up to the watermark with a window starting before ``before`` that no live invoice
+    line billed: beyond the tenant's cursor (received since it, or of a month since it), and in no
+    range a line holds (ranges below every cursor are left out of the check: the cursors vouch
+    for them)."""
+    records = UsageRecord.objects.filter(id__lte=upto_id, window_start__lt=before)
+    if tenant is not None:
+        records = records.filter(tenant=tenant)
+        cursor = UsageCursor.objects.filter(tenant=tenant).first()
+        floor = cursor.upto_id if cursor else 0
+    else:
+        floor = UsageCursor.objects.aggregate(low=Min("upto_id"))["low"] or 0
+    records = records.filter(
+        Q(tenant__usage_cursor__isnull=True)
+        | Q(id__gt=F("tenant__usage_cursor__upto_id"))
+        | Q(window_start__gte=F("tenant__usage_cursor__billed_before"))
+    )
+    covered = ranges_holding(
+        tenant_id=OuterRef("tenant_id"),
+        meter_id=OuterRef("meter_id"),
+        dimension_value=OuterRef("dimension_value"),
+        window_start=OuterRef("window_start"),
+        record_id=OuterRef("id"),
+    ).filter(upto_id__gt=floor)
+    return records.filter(~Exists(covered))
+
+
+def _aggregate(records: QuerySet[UsageRecord]) -> QuerySet[Any, dict[str, Any]]:
+    return (
+        records.annotate(month=TruncMonth("window_start", tzinfo=IST))
+        .values("tenant_id", "meter_id", "dimension_value", "month")
+        .annotate(quantity=Sum("quantity"), records=Count("id"))
+    )
+
+
+@dataclass(frozen=True)
+class Group:
+    meter_id: int
+    dimension_value: str
+    month: datetime.datetime  # the month's first instant, India's time
+    quantity: Decimal
+    records: int
+
+
+def tenant_groups(tenant: Tenant, *, upto_id: int, before: datetime.datetime) -> list[Group]:
+    """The tenant's unbilled usage by meter, dimension value and month, read now."""
+    rows = _aggregate(unbilled_records(upto_id=upto_id, before=before, tenant=tenant))
+    return [
+        Group(r["meter_id"], r["dimension_value"], r["month"], r["quantity"], r["records"])
+        for r in rows
+    ]
+
+
+def run_start(period: Period, *, cutoff: datetime.datetime | None = None) -> UsageRun:
+    """A run's watermark and its aggregate of unbilled usage, by one GROUP BY over the records."""
+    run = UsageRun.objects.create(
+        period_start=period.start,
+        period_end=period.end,
+        upto_id=usage_watermark(),
+        cutoff=cutoff or timezone.now(),
+    )
+    rows = _aggregate(unbilled_records(upto_id=run.upto_id, before=period.end_moment)).values(
+        "tenant_id",
+        "meter_id",
+        "dimension_value",
+        "month",
+        "quantity",
+        "records",
+        "tenant__usage_cursor__upto_id",
+        "tenant__usage_cursor__billed_before",
+    )
+    if connection.vendor == "postgresql":
+        # INSERT ... SELECT: the aggregate never leaves the database.
+        sql, params = rows.query.sql_with_params()
+        table = UsageRunGroup._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (run_id, tenant_id, meter_id, dimension_value, "  # noqa: S608
+                "month, quantity, records, cursor_upto_id, cursor_billed_before) "
+                # The truncated month is a local time; AT TIME ZONE makes it that instant.
+                "SELECT %s, g.tenant_id, g.meter_id, g.dimension_value, "
+                f"g.month AT TIME ZONE '{IST.key}', g.quantity, g.records, "
+                # Django names each column of the aggregate after its values() key.
+                'g."tenant__usage_cursor__upto_id", g."tenant__usage_cursor__billed_before" '
+                f"FROM ({sql}) AS g",
+                [run.pk, *params],
+            )
+        return run
+    UsageRunGroup.objects.bulk_create(
+        (
+            UsageRunGroup(
+                run=run,
+                tenant_id=row["tenant_id"],
+                meter_id=row["meter_id"],
+                dimension_value=row["dimension_value"],
+                month=row["month"],
+                quantity=Decimal(row["quantity"]).quantize(QUANTITY_PLACES),
+                records=row["records"],
+                cursor_upto_id=row["tenant__usage_cursor__upto_id"],
+                cursor_billed_before=row["tenant__usage_cursor__billed_before"],
+            )
+            for row in rows.iterator(chunk_size=2000)
+        ),
+        batch_size=500,
+    )
+    return run
+
+
 @dataclass
 class Draft:
     """What the run would put on a tenant's invoice (also what --dry-run prints)."""
 
     tenant: Tenant
     lines: list[services.LineData] = field(default_factory=list)
-    # (line index, meter id, dimension, month start) of each usage line, to link its records.
-    usage_groups: list[tuple[int, int, str, datetime.datetime]] = field(default_factory=list)
+    # (line index, group) of each usage line, to record the ranges of records it billed.
+    usage_lines: list[tuple[int, Group]] = field(default_factory=list)
     charges: list[tuple[int, OneTimeCharge]] = field(default_factory=list)
     records: int = 0
+    unpriced: int = 0  # groups left unbilled for want of a price
 
     @property
     def subtotal(self) -> Decimal:
@@ -178,8 +381,11 @@ def build_draft(
     period: Period,
     *,
     cutoff: datetime.datetime,
+    groups: list[Group] | None = None,
+    charges: list[OneTimeCharge] | None = None,
     preloaded: Preloaded | None = None,
 ) -> Draft:
+    """The tenant's draft for the period, from its usage groups (read now when not given)."""
     draft = Draft(tenant)
     if preloaded is not None:
         subscriptions = preloaded.subscriptions.get(tenant.pk, [])
@@ -216,39 +422,29 @@ def build_draft(
 
     pricing = _pricing(tenant, subscriptions, preloaded)
     meters = preloaded.meters if preloaded else {m.pk: m for m in Meter.objects.all()}
-    groups = (
-        UsageRecord.objects.filter(
-            tenant=tenant,
-            invoice_line__isnull=True,
-            window_start__lt=period.end_moment,
-            received_at__lte=cutoff,
-        )
-        .annotate(month=TruncMonth("window_start", tzinfo=IST))
-        .values("meter_id", "dimension_value", "month")
-        .annotate(quantity=Sum("quantity"), records=Count("id"))
-        .order_by("month", "meter_id", "dimension_value")
-    )
-    for group in groups:
-        meter = meters[group["meter_id"]]
-        dimension = group["dimension_value"]
-        month: datetime.datetime = group["month"]
+    if groups is None:
+        groups = tenant_groups(tenant, upto_id=_latest_id(), before=period.end_moment)
+    for group in sorted(groups, key=lambda g: (g.month, g.meter_id, g.dimension_value)):
+        meter = meters[group.meter_id]
+        dimension = group.dimension_value
         price = pricing.price_for(meter.pk, dimension)
         if price is None:
             log.warning(
                 "tenant %s: no price for %s %s; left unbilled", tenant.pk, meter.code, dimension
             )
+            draft.unpriced += 1
             continue
         # Records carry at most 6 places; SQLite sums decimals as floats (PostgreSQL's NUMERIC is
         # exact), so the sum is brought back to the field's precision before it is priced.
-        quantity = Decimal(group["quantity"]).quantize(QUANTITY_PLACES)
+        quantity = Decimal(group.quantity).quantize(QUANTITY_PLACES)
         rated = rate(price, quantity)
-        month_start = month.astimezone(IST).date()
+        month_start = group.month.astimezone(IST).date()
         late = month_start < period.start
         name = meter.name + (f" - {dimension}" if dimension else "")
         if late:
             name += f" (usage of {month_start:%b %Y}, received late)"
-        draft.usage_groups.append((len(draft.lines), meter.pk, dimension, month))
-        draft.records += group["records"]
+        draft.usage_lines.append((len(draft.lines), group))
+        draft.records += group.records
         draft.lines.append(
             services.LineData(
                 description=name,
@@ -265,9 +461,9 @@ def build_draft(
             )
         )
 
-    for charge in OneTimeCharge.objects.filter(
-        tenant=tenant, invoice_line__isnull=True, created_at__lte=cutoff
-    ).order_by("created_at"):
+    if charges is None:
+        charges = list(_pending_charges(cutoff).filter(tenant=tenant))
+    for charge in charges:
         draft.charges.append((len(draft.lines), charge))
         draft.lines.append(
             services.LineData(
@@ -283,90 +479,219 @@ def build_draft(
     return draft
 
 
+def _latest_id() -> int:
+    """The largest record id now, without the watermark's lock (previews and dry runs)."""
+    return UsageRecord.objects.aggregate(top=Max("id"))["top"] or 0
+
+
+def _pending_charges(cutoff: datetime.datetime) -> QuerySet[OneTimeCharge]:
+    return OneTimeCharge.objects.filter(invoice_line__isnull=True, created_at__lte=cutoff).order_by(
+        "created_at", "pk"
+    )
+
+
+def _month_window(group: Group, period: Period) -> tuple[datetime.datetime, datetime.datetime]:
+    start = group.month.astimezone(IST)
+    end = datetime.datetime.combine(_next_month(start.date()), datetime.time(), IST)
+    return start, min(end, period.end_moment)
+
+
+def _free_intervals(low: int, high: int, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(low, high] less the (after, upto] intervals taken, as (after, upto] intervals."""
+    free = []
+    for after, upto in sorted(taken):
+        if upto <= low or after >= high:
+            continue
+        if after > low:
+            free.append((low, after))
+        low = max(low, upto)
+    if low < high:
+        free.append((low, high))
+    return free
+
+
+def _ranges(
+    draft: Draft,
+    line_ids: list[int],
+    period: Period,
+    *,
+    cursor: Cursor,
+    upto_id: int,
+    held: list[UsageRange],
+) -> list[UsageRange]:
+    """The ranges of records each usage line of the draft billed: every record of its group up to
+    the watermark that is beyond the tenant's cursor and in no range another line holds (what
+    ``unbilled_records`` counted)."""
+    made = []
+    for index, group in draft.usage_lines:
+        window_from, window_to = _month_window(group, period)
+        # The cursor vouches for records up to its id in months before it; a month at or after
+        # it was never billed up to the cursor, so its records are counted from the first.
+        low = 0 if window_from >= cursor.billed_before else cursor.upto_id
+        taken = [
+            (r.after_id, r.upto_id)
+            for r in held
+            if r.meter_id == group.meter_id
+            and r.dimension_value == group.dimension_value
+            and r.window_from < window_to
+            and r.window_to > window_from
+        ]
+        for after, upto in _free_intervals(low, upto_id, taken):
+            made.append(
+                UsageRange(
+                    line_id=line_ids[index],
+                    tenant_id=draft.tenant.pk,
+                    meter_id=group.meter_id,
+                    dimension_value=group.dimension_value,
+                    window_from=window_from,
+                    window_to=window_to,
+                    after_id=after,
+                    upto_id=upto,
+                )
+            )
+    return made
+
+
+def _write(
+    drafts: list[tuple[Draft, Cursor]],
+    period: Period,
+    *,
+    upto_id: int,
+    cursors: dict[int, UsageCursor],
+) -> list[Invoice]:
+    """Write the drafts' invoices, lines, ranges and events in bulk, link their charges and move
+    their tenants' cursors. The caller holds the cursors' rows locked, in a transaction."""
+    drafts = [(d, c) for d, c in drafts if d.lines and money_round(d.subtotal) > 0]
+    if not drafts:
+        return []
+    supplier = services.supplier_state_now(drafts[0][0].tenant)
+    built = [
+        services.invoice_build(
+            tenant=draft.tenant,
+            lines=draft.lines,
+            actor=None,
+            supplier_state=supplier,
+            kind=Invoice.Kind.SUBSCRIPTION,
+            period_start=period.start,
+            period_end=period.end,
+        )
+        for draft, _ in drafts
+    ]
+    invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
+    lines = [line for _, objects in built for line in objects]
+    for invoice, objects in built:
+        for line in objects:
+            line.invoice = invoice
+    InvoiceLine.objects.bulk_create(lines)
+    InvoiceEvent.objects.bulk_create(
+        InvoiceEvent(invoice=invoice, type="created", amount=invoice.total) for invoice in invoices
+    )
+    tenant_ids = [draft.tenant.pk for draft, _ in drafts]
+    held: dict[int, list[UsageRange]] = {}
+    low = min((cursor.upto_id for _, cursor in drafts), default=0)
+    for held_range in UsageRange.objects.filter(tenant_id__in=tenant_ids, upto_id__gt=low):
+        held.setdefault(held_range.tenant_id, []).append(held_range)
+    ranges: list[UsageRange] = []
+    moved: list[UsageCursor] = []
+    for (draft, cursor), (_, objects) in zip(drafts, built, strict=True):
+        line_ids = [line.pk for line in objects]
+        ranges += _ranges(
+            draft,
+            line_ids,
+            period,
+            cursor=cursor,
+            upto_id=upto_id,
+            held=held.get(draft.tenant.pk, []),
+        )
+        for index, charge in draft.charges:
+            OneTimeCharge.objects.filter(pk=charge.pk, invoice_line__isnull=True).update(
+                invoice_line_id=line_ids[index]
+            )
+        row = cursors[draft.tenant.pk]
+        # Every record up to the watermark in months before the period's end is now billed,
+        # unless a group had no price (it must be read again) or the period lies before the
+        # cursor (a regenerated earlier month: the cursor already reaches further).
+        if not draft.unpriced and period.end_moment >= row.billed_before:
+            row.upto_id = max(row.upto_id, upto_id)
+            row.billed_before = period.end_moment
+            moved.append(row)
+    UsageRange.objects.bulk_create(ranges, batch_size=5000)
+    UsageCursor.objects.bulk_update(moved, ["upto_id", "billed_before"])
+    return invoices
+
+
+def _lock_cursors(tenant_ids: list[int]) -> dict[int, UsageCursor]:
+    UsageCursor.objects.bulk_create(
+        [UsageCursor(tenant_id=pk, upto_id=0, billed_before=EPOCH) for pk in tenant_ids],
+        ignore_conflicts=True,
+    )
+    return {
+        row.tenant_id: row
+        for row in UsageCursor.objects.select_for_update()
+        .filter(tenant_id__in=tenant_ids)
+        .order_by("tenant_id")
+    }
+
+
 def generate_invoice(
     *,
     tenant: Tenant,
     period: Period,
     cutoff: datetime.datetime | None = None,
+    upto_id: int | None = None,
     preloaded: Preloaded | None = None,
 ) -> Invoice | None:
-    """The tenant's draft for the period, or None when it exists already or has nothing to bill."""
+    """The tenant's draft for the period, or None when it exists already or has nothing to bill.
+
+    Reads the tenant's usage itself (regeneration, and a chunk's tenants one by one when the
+    chunk as a whole failed)."""
     cutoff = cutoff or timezone.now()
+    if upto_id is None:
+        upto_id = usage_watermark()
     with transaction.atomic():
-        draft = build_draft(tenant, period, cutoff=cutoff, preloaded=preloaded)
-        if not draft.lines or money_round(draft.subtotal) <= 0:
+        cursor_row = _lock_cursors([tenant.pk])[tenant.pk]
+        if _live_invoices(period, [tenant.pk]):
             return None
+        groups = tenant_groups(tenant, upto_id=upto_id, before=period.end_moment)
+        draft = build_draft(tenant, period, cutoff=cutoff, groups=groups, preloaded=preloaded)
         try:
-            invoice = services.invoice_create(
-                tenant=tenant,
-                lines=draft.lines,
-                actor=None,
-                kind=Invoice.Kind.SUBSCRIPTION,
-                period_start=period.start,
-                period_end=period.end,
+            with transaction.atomic():
+                made = _write(
+                    [(draft, Cursor.of(cursor_row))],
+                    period,
+                    upto_id=upto_id,
+                    cursors={tenant.pk: cursor_row},
+                )
+        except IntegrityError:
+            return None  # the unique constraint: a concurrent run made this invoice
+        if made:
+            log.info(
+                "invoice draft %s for %s, %s: %s records", made[0].pk, tenant, period, draft.records
             )
-        except services.DuplicatePeriodError:
-            return None  # the unique constraint: this tenant's invoice for the period exists
-        line_ids = list(invoice.lines.order_by("position").values_list("pk", flat=True))
-        _link_usage(draft, line_ids, period, cutoff)
-        for index, charge in draft.charges:
-            OneTimeCharge.objects.filter(pk=charge.pk, invoice_line__isnull=True).update(
-                invoice_line_id=line_ids[index]
-            )
-        log.info(
-            "invoice draft %s for %s, %s: %s records", invoice.pk, tenant, period, draft.records
-        )
-        return invoice
+        return made[0] if made else None
 
 
-def _link_usage(
-    draft: Draft, line_ids: list[int], period: Period, cutoff: datetime.datetime
-) -> None:
-    """Link each billed record to its line, with the aggregate's filters for its group (meter,
-    dimension value, month). The groups do not overlap: each record matches at most one."""
-    windows = []
-    for index, meter_id, dimension, month in draft.usage_groups:
-        month_end = datetime.datetime.combine(
-            _next_month(month.astimezone(IST).date()), datetime.time(), IST
+def _live_invoices(period: Period, tenant_ids: list[int]) -> set[int]:
+    return set(
+        Invoice.objects.filter(
+            tenant_id__in=tenant_ids, kind=Invoice.Kind.SUBSCRIPTION, period_start=period.start
         )
-        windows.append((meter_id, dimension, month, min(month_end, period.end_moment), index))
-    if not windows:
-        return
-    if connection.vendor != "postgresql":
-        for meter_id, dimension, start, end, index in windows:
-            UsageRecord.objects.filter(
-                tenant=draft.tenant,
-                invoice_line__isnull=True,
-                meter_id=meter_id,
-                dimension_value=dimension,
-                window_start__gte=start,
-                window_start__lt=end,
-                received_at__lte=cutoff,
-            ).update(invoice_line_id=line_ids[index])
-        return
-    # PostgreSQL: one statement for all of the tenant's groups, rather than one per group.
-    groups = ", ".join(
-        ["(%s::bigint, %s::text, %s::timestamptz, %s::timestamptz, %s::bigint)"] * len(windows)
+        .exclude(status=Invoice.Status.VOIDED)
+        .values_list("tenant_id", flat=True)
     )
-    params: list[Any] = []
-    for meter_id, dimension, start, end, index in windows:
-        params += [meter_id, dimension, start, end, line_ids[index]]
-    table = UsageRecord._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS r SET invoice_line_id = g.line_id "  # noqa: S608 - names are ours
-            f"FROM (VALUES {groups}) AS g (meter_id, dimension_value, window_from, window_to, "
-            "line_id) "
-            "WHERE r.tenant_id = %s AND r.invoice_line_id IS NULL AND r.received_at <= %s "
-            "AND r.meter_id = g.meter_id AND r.dimension_value = g.dimension_value "
-            "AND r.window_start >= g.window_from AND r.window_start < g.window_to",
-            [*params, draft.tenant.pk, cutoff],
-        )
 
 
 def release_billed_usage(invoice: Invoice) -> None:
-    """Unlink a voided invoice's records and charges, so a regenerated invoice bills them."""
-    UsageRecord.objects.filter(invoice_line__invoice=invoice).update(invoice_line=None)
+    """Release a voided invoice's records and charges, so that a regenerated invoice bills them:
+    its ranges go, and its tenant's cursor moves back to the first record they held."""
+    ranges = UsageRange.objects.filter(line__invoice=invoice)
+    first = ranges.aggregate(low=Min("after_id"))["low"]
+    if first is not None:
+        cursor = UsageCursor.objects.select_for_update().filter(tenant=invoice.tenant).first()
+        if cursor is not None and cursor.upto_id > first:
+            cursor.upto_id = first
+            cursor.save(update_fields=["upto_id"])
+        ranges.delete()
     OneTimeCharge.objects.filter(invoice_line__invoice=invoice).update(invoice_line=None)
 
 
@@ -377,21 +702,28 @@ class RunResult:
     failed: list[tuple[int, str]] = field(default_factory=list)
 
 
-def generate_for_tenants(
-    tenant_ids: list[int], period: Period, *, cutoff: datetime.datetime | None = None
-) -> RunResult:
-    """Each tenant in its own transaction: one failure does not hold back the others."""
+def generate_for_tenants(tenant_ids: list[int], period: Period, *, run: UsageRun) -> RunResult:
+    """Drafts for a chunk of tenants from the run's aggregate, written together in one
+    transaction; if that fails, tenant by tenant, so that one failure does not hold back the
+    others."""
+    try:
+        with transaction.atomic():
+            return _generate_chunk(tenant_ids, period, run)
+    except Exception:
+        log.warning(
+            "chunk of %s tenants failed as a whole; one by one now", len(tenant_ids), exc_info=True
+        )
     result = RunResult()
     preloaded = Preloaded.load(tenant_ids, period)
     for tenant in Tenant.objects.filter(pk__in=tenant_ids).order_by("pk"):
         try:
             invoice = generate_invoice(
-                tenant=tenant, period=period, cutoff=cutoff, preloaded=preloaded
+                tenant=tenant,
+                period=period,
+                cutoff=run.cutoff,
+                upto_id=run.upto_id,
+                preloaded=preloaded,
             )
-        except IntegrityError as error:
-            result.skipped += 1
-            log.info("tenant %s %s: created by a concurrent run (%s)", tenant.pk, period, error)
-            continue
         except Exception as error:
             log.exception("tenant %s %s: generation failed", tenant.pk, period)
             result.failed.append((tenant.pk, str(error)))
@@ -401,3 +733,38 @@ def generate_for_tenants(
         else:
             result.created += 1
     return result
+
+
+def _generate_chunk(tenant_ids: list[int], period: Period, run: UsageRun) -> RunResult:
+    cursors = _lock_cursors(tenant_ids)
+    done = _live_invoices(period, tenant_ids)
+    todo = [pk for pk in tenant_ids if pk not in done]
+    preloaded = Preloaded.load(todo, period)
+    staged: dict[int, list[Group]] = {}
+    seen: dict[int, Cursor] = {}
+    for row in UsageRunGroup.objects.filter(run=run, tenant_id__in=todo):
+        staged.setdefault(row.tenant_id, []).append(
+            Group(row.meter_id, row.dimension_value, row.month, row.quantity, row.records)
+        )
+        seen[row.tenant_id] = Cursor(row.cursor_upto_id or 0, row.cursor_billed_before or EPOCH)
+    charges: dict[int, list[OneTimeCharge]] = {}
+    for charge in _pending_charges(run.cutoff).filter(tenant_id__in=todo):
+        charges.setdefault(charge.tenant_id, []).append(charge)
+    drafts = []
+    for tenant in Tenant.objects.filter(pk__in=todo).order_by("pk"):
+        cursor = cursors[tenant.pk]
+        groups = staged.get(tenant.pk, [])
+        if tenant.pk in seen and seen[tenant.pk] != Cursor.of(cursor):
+            # Billed or released since the aggregate was taken: read this tenant again.
+            groups = tenant_groups(tenant, upto_id=run.upto_id, before=period.end_moment)
+        draft = build_draft(
+            tenant,
+            period,
+            cutoff=run.cutoff,
+            groups=groups,
+            charges=charges.get(tenant.pk, []),
+            preloaded=preloaded,
+        )
+        drafts.append((draft, Cursor.of(cursor)))
+    made = _write(drafts, period, upto_id=run.upto_id, cursors=cursors)
+    return RunResult(created=len(made), skipped=len(tenant_ids) - len(made))

@@ -141,15 +141,16 @@ def _provider_or_refuse() -> ProviderProfile:
     return provider
 
 
-def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) -> Invoice:
-    """Recompute a draft's lines and totals from quantities, prices, rates and the discount."""
-    if invoice.status != S.DRAFT:
-        raise InvoiceActionError("Issued amounts never change: void and regenerate instead.")
-    if supplier_state is None:
-        provider = ProviderProfile.objects.filter(pk=1).first()
-        supplier_state = provider.state if provider else invoice.tenant.state
+def supplier_state_now(tenant: Tenant) -> str:
+    """The provider's state, which decides intra- or inter-state tax (the tenant's own until the
+    provider is set up, so that drafts can be priced before it is)."""
+    provider = ProviderProfile.objects.filter(pk=1).first()
+    return provider.state if provider else tenant.state
+
+
+def price_invoice(invoice: Invoice, lines: Sequence[InvoiceLine], *, supplier_state: str) -> None:
+    """Price and tax a draft's lines and totals in memory (the caller writes them)."""
     place = invoice.tenant.state
-    lines = list(invoice.lines.all())
     for line in lines:
         if not line.pricing_detail:  # a rated line keeps the amount its pricing gave
             line.amount = money_round(line.quantity * line.unit_price)
@@ -166,9 +167,6 @@ def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) ->
         line.discount = result.discount
         line.taxable_value = result.taxable_value
         line.cgst, line.sgst, line.igst = result.cgst, result.sgst, result.igst
-    InvoiceLine.objects.bulk_update(
-        lines, ["amount", "discount", "taxable_value", "cgst", "sgst", "igst"]
-    )
     invoice.place_of_supply = place
     invoice.state_tax_name = totals.state_tax_name
     invoice.intra_state = totals.intra_state
@@ -185,13 +183,26 @@ def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) ->
         (line.amount for line in lines if line.kind == InvoiceLine.Kind.RECURRING), ZERO
     )
     invoice.additional_charges = invoice.subtotal - invoice.regular_charges
+
+
+def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) -> Invoice:
+    """Recompute a draft's lines and totals from quantities, prices, rates and the discount."""
+    if invoice.status != S.DRAFT:
+        raise InvoiceActionError("Issued amounts never change: void and regenerate instead.")
+    lines = list(invoice.lines.all())
+    price_invoice(
+        invoice, lines, supplier_state=supplier_state or supplier_state_now(invoice.tenant)
+    )
+    InvoiceLine.objects.bulk_update(
+        lines, ["amount", "discount", "taxable_value", "cgst", "sgst", "igst"]
+    )
     invoice.save()
     return invoice
 
 
-def _replace_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
-    invoice.lines.all().delete()
-    InvoiceLine.objects.bulk_create(
+def line_objects(invoice: Invoice, lines: Sequence[LineData]) -> list[InvoiceLine]:
+    """Unsaved lines for a draft, numbered in order."""
+    return [
         InvoiceLine(
             invoice=invoice,
             position=index,
@@ -210,7 +221,45 @@ def _replace_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
             tax_rate=line.tax_rate,
         )
         for index, line in enumerate(lines)
+    ]
+
+
+def _replace_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
+    invoice.lines.all().delete()
+    InvoiceLine.objects.bulk_create(line_objects(invoice, lines))
+
+
+def invoice_build(
+    *,
+    tenant: Tenant,
+    lines: Sequence[LineData],
+    actor: User | None,
+    supplier_state: str,
+    kind: str = Invoice.Kind.ONE_TIME,
+    discount: Decimal = ZERO,
+    due_date: datetime.date | None = None,
+    period_start: datetime.date | None = None,
+    period_end: datetime.date | None = None,
+    notes: str = "",
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """A new draft and its lines, priced and taxed, not yet written (the monthly run writes many
+    at once; ``invoice_create`` writes one)."""
+    if not lines:
+        raise InvoiceActionError("An invoice needs at least one line.")
+    invoice = Invoice(
+        tenant=tenant,
+        kind=kind,
+        discount=discount,
+        due_date=due_date,
+        period_start=period_start,
+        period_end=period_end,
+        notes=notes,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+        currency=tenant.currency,
     )
+    objects = line_objects(invoice, lines)
+    price_invoice(invoice, objects, supplier_state=supplier_state)
+    return invoice, objects
 
 
 # --- Drafts ---------------------------------------------------------------------------------
@@ -230,26 +279,26 @@ def invoice_create(
     notes: str = "",
 ) -> Invoice:
     """A new draft with its lines priced and taxed."""
-    if not lines:
-        raise InvoiceActionError("An invoice needs at least one line.")
+    invoice, objects = invoice_build(
+        tenant=tenant,
+        lines=lines,
+        actor=actor,
+        supplier_state=supplier_state_now(tenant),
+        kind=kind,
+        discount=discount,
+        due_date=due_date,
+        period_start=period_start,
+        period_end=period_end,
+        notes=notes,
+    )
     try:
-        invoice = Invoice.objects.create(
-            tenant=tenant,
-            kind=kind,
-            discount=discount,
-            due_date=due_date,
-            period_start=period_start,
-            period_end=period_end,
-            notes=notes,
-            created_by=actor,
-            currency=tenant.currency,
-        )
+        with transaction.atomic():
+            invoice.save()
     except IntegrityError as error:
         raise DuplicatePeriodError(
             f"{tenant.display_name} already has an invoice for this period."
         ) from error
-    _replace_lines(invoice, lines)
-    invoice_recompute(invoice=invoice)
+    InvoiceLine.objects.bulk_create(objects)
     invoice_event(invoice=invoice, type="created", actor=actor, amount=invoice.total)
     return invoice
 

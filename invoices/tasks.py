@@ -87,21 +87,21 @@ def daily_sweep() -> dict[str, object]:
 
 
 @shared_task(acks_late=True, time_limit=30 * 60, soft_time_limit=25 * 60)
-def generate_invoices_chunk(period: str, tenant_ids: list[int], cutoff: str) -> dict[str, object]:
+def generate_invoices_chunk(run_id: int, tenant_ids: list[int]) -> dict[str, object]:
     """Drafts for one chunk of tenants. Redelivered or run twice, it creates nothing twice."""
     from invoices import generation
+    from usage.models import UsageRun
 
-    result = generation.generate_for_tenants(
-        tenant_ids,
-        generation.Period.month(period),
-        cutoff=datetime.datetime.fromisoformat(cutoff),
-    )
+    run = UsageRun.objects.get(pk=run_id)
+    period = generation.Period(run.period_start, run.period_end)
+    result = generation.generate_for_tenants(tenant_ids, period, run=run)
     return {"created": result.created, "skipped": result.skipped, "failed": result.failed}
 
 
 @shared_task
 def generate_monthly_invoices(period: str | None = None) -> int:
-    """Beat, on the 1st (Asia/Kolkata): fan the previous month's run out in chunks of tenants."""
+    """Beat, on the 1st (Asia/Kolkata): the previous month's aggregate, then drafts in chunks of
+    tenants fanned out to the workers."""
     from invoices import generation
     from tenants.models import Tenant
 
@@ -111,11 +111,11 @@ def generate_monthly_invoices(period: str | None = None) -> int:
         else generation.Period.previous_month(timezone.localdate())
     )
     label = f"{month.start:%Y-%m}"
-    # One cutoff for the whole run: every chunk bills exactly the records received before it.
-    cutoff = timezone.now().isoformat()
+    # One watermark for the whole run: every chunk bills exactly the records stored before it.
+    run = generation.run_start(month)
     ids = list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
     chunk = settings.INVOICE_RUN_CHUNK
     for start in range(0, len(ids), chunk):
-        generate_invoices_chunk.delay(label, ids[start : start + chunk], cutoff)
+        generate_invoices_chunk.delay(run.pk, ids[start : start + chunk])
     log.info("monthly run %s: %s tenants in %s chunks", label, len(ids), -(-len(ids) // chunk))
     return len(ids)

@@ -57,10 +57,9 @@ class UsageRecord(models.Model):
     idempotency_key = models.CharField(max_length=200)
     source = models.CharField(max_length=6, choices=Source.choices, default=Source.API)
     received_at = models.DateTimeField(auto_now_add=True)
-    # Set by the monthly run: the invoice line that billed this record (null: not billed yet).
-    invoice_line = models.ForeignKey(
-        InvoiceLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_records"
-    )
+    # Which invoice line billed a record is not stored on the record (writing every billed record
+    # costs the monthly run far more than its aggregate): a line's UsageRange rows name the
+    # records it billed. See usage.selectors.line_records and billed_line.
 
     class Meta:
         constraints = [
@@ -75,14 +74,10 @@ class UsageRecord(models.Model):
             ),
         ]
         indexes = [
-            # The monthly run's aggregate: a tenant's unbilled records up to a date.
-            models.Index(
-                fields=["tenant", "window_start"],
-                condition=Q(invoice_line__isnull=True),
-                name="usage_unbilled",
-            ),
+            # A line's records (UsageRange), the dashboard, one tenant's run.
             models.Index(fields=["tenant", "meter", "window_start"], name="usage_tenant_meter"),
-            models.Index(fields=["invoice_line"], name="usage_invoice_line"),
+            # A tenant's records received since its last run (ids only grow).
+            models.Index(fields=["tenant", "id"], name="usage_tenant_id"),
         ]
 
     def __str__(self) -> str:
@@ -269,3 +264,95 @@ class UsageImport(models.Model):
 
     def __str__(self) -> str:
         return f"Import {self.pk} of {self.original_name}"
+
+
+class UsageRange(models.Model):
+    """The records an invoice line billed: the tenant's records of one meter and dimension value
+    with a window starting in [window_from, window_to) and an id in (after_id, upto_id].
+
+    Record ids only grow, and the monthly run reads them up to a watermark taken while no insert
+    is in flight (``generation.usage_watermark``), so a range names a fixed set of records. A line
+    usually has one range; usage released by a voided invoice can leave it two or more.
+    """
+
+    line = models.ForeignKey(InvoiceLine, on_delete=models.CASCADE, related_name="usage_ranges")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="+")
+    dimension_value = models.CharField(max_length=60, blank=True)
+    window_from = models.DateTimeField()
+    window_to = models.DateTimeField()
+    after_id = models.BigIntegerField()  # exclusive
+    upto_id = models.BigIntegerField()  # inclusive
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(upto_id__gt=F("after_id")) & Q(window_to__gt=F("window_from")),
+                name="usage_range_not_empty",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "meter", "dimension_value", "upto_id"], name="usage_range_group"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_id}: records ({self.after_id}, {self.upto_id}]"
+
+
+class UsageCursor(models.Model):
+    """How far a tenant's usage is billed: every priced record with an id up to ``upto_id`` and a
+    window starting before ``billed_before`` is on a live invoice line.
+
+    The monthly run reads only what lies beyond it (records that arrived since, and records of the
+    months since), and moves it forward; voiding an invoice moves it back to the first record it
+    released. Its row is also the lock that keeps two runs from billing one tenant at once.
+    """
+
+    tenant = models.OneToOneField(
+        Tenant, primary_key=True, on_delete=models.CASCADE, related_name="usage_cursor"
+    )
+    upto_id = models.BigIntegerField(default=0)
+    billed_before = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: records up to {self.upto_id} before {self.billed_before}"
+
+
+class UsageRun(models.Model):
+    """One monthly run's snapshot of unbilled usage: its watermark and its aggregate, computed
+    once by one GROUP BY over the records and then turned into drafts chunk by chunk."""
+
+    period_start = models.DateField()
+    period_end = models.DateField()
+    upto_id = models.BigIntegerField()  # the watermark: records with a larger id wait
+    cutoff = models.DateTimeField()  # one-time charges created after it wait
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} for {self.period_start:%Y-%m} up to record {self.upto_id}"
+
+
+class UsageRunGroup(models.Model):
+    """A row of a run's aggregate: one tenant's unbilled records of one meter, dimension value and
+    month, with the tenant's cursor as the aggregate saw it."""
+
+    run = models.ForeignKey(UsageRun, on_delete=models.CASCADE, related_name="groups")
+    tenant_id = models.BigIntegerField()
+    meter_id = models.BigIntegerField()
+    dimension_value = models.CharField(max_length=60, blank=True)
+    month = models.DateTimeField()  # the month's first instant, India's time
+    quantity = precise_field()  # in the meter's unit
+    records = models.PositiveIntegerField()
+    cursor_upto_id = models.BigIntegerField(null=True)  # null: the tenant had no cursor
+    cursor_billed_before = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "tenant_id"], name="usage_run_group_tenant")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}, tenant {self.tenant_id}: {self.records} records"

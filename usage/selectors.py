@@ -14,7 +14,20 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value, Window
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    Window,
+)
 from django.db.models.functions import Cast, Concat, RowNumber, TruncDate, TruncMonth, TruncWeek
 
 from billing_portal.lib import tax
@@ -53,6 +66,19 @@ class UsageScope:
     end: datetime.date
     meter: Meter | None = None
     category: str = ""
+
+
+def billed_invoice_number() -> Subquery:
+    """For annotating records: the number of the invoice whose line billed each (null for a draft
+    or while it waits)."""
+    held = generation.ranges_holding(
+        tenant_id=OuterRef("tenant_id"),
+        meter_id=OuterRef("meter_id"),
+        dimension_value=OuterRef("dimension_value"),
+        window_start=OuterRef("window_start"),
+        record_id=OuterRef("pk"),
+    )
+    return Subquery(held.values("line__invoice__number")[:1])
 
 
 def usage_records(scope: UsageScope) -> QuerySet[UsageRecord]:

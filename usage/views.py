@@ -28,7 +28,7 @@ from tenants.roles import is_staff_member
 from usage import charts, selectors
 from usage.models import Meter, UsageRecord
 from usage.rating import rate
-from usage.selectors import IST, UsageScope
+from usage.selectors import IST, UsageScope, billed_invoice_number
 
 VIEW_PERM = "usage.view_usagerecord"
 TOP_PER_METER = 5
@@ -200,7 +200,8 @@ RECORD_COLUMNS = [
 
 def _record_rows(records: QuerySet[UsageRecord]) -> Iterator[list[Any]]:
     rows = (
-        records.order_by("window_start", "id")
+        records.annotate(billed_on=billed_invoice_number())
+        .order_by("window_start", "id")
         .values_list(
             "tenant__display_name",
             "meter__code",
@@ -214,7 +215,7 @@ def _record_rows(records: QuerySet[UsageRecord]) -> Iterator[list[Any]]:
             "window_start",
             "window_end",
             "idempotency_key",
-            "invoice_line__invoice__number",
+            "billed_on",
         )
         # A server-side cursor on PostgreSQL, chunked fetches on SQLite: memory stays flat.
         .iterator(chunk_size=2000)

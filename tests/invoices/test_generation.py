@@ -80,9 +80,9 @@ def test_each_line_links_the_records_that_built_it(subscribed):
     later = use(subscribed, "vcpu_hours", "5", (11, 2), "later")
     invoice = generation.generate_invoice(tenant=subscribed, period=OCT)
     line = invoice.lines.get(description="vCPU-hours")
-    assert set(line.usage_records.values_list("pk", flat=True)) == {a.pk, b.pk}
-    later.refresh_from_db()
-    assert later.invoice_line is None
+    assert set(generation.line_records(line).values_list("pk", flat=True)) == {a.pk, b.pk}
+    assert generation.billed_line(a) == line
+    assert generation.billed_line(later) is None
 
 
 def test_the_run_twice_gives_the_same_invoice(subscribed):
@@ -90,7 +90,8 @@ def test_the_run_twice_gives_the_same_invoice(subscribed):
     first = generation.generate_invoice(tenant=subscribed, period=OCT)
     assert generation.generate_invoice(tenant=subscribed, period=OCT) is None
     assert Invoice.objects.count() == 1
-    assert UsageRecord.objects.filter(invoice_line__invoice=first).count() == 1
+    (line,) = first.lines.filter(kind="usage")
+    assert generation.line_records(line).count() == 1
 
 
 def test_a_subscription_started_mid_month_is_prorated_by_day(acme, plan, provider):
@@ -124,8 +125,7 @@ def test_late_usage_is_billed_on_the_next_invoice_on_a_line_naming_its_month(
     )
     assert lines_of(november)["vCPU-hours (usage of Oct 2026, received late)"] == D("60.00")
     assert lines_of(november)["vCPU-hours"] == D("12.00")
-    late.refresh_from_db()
-    assert late.invoice_line.invoice == november
+    assert generation.billed_line(late).invoice == november
     october.refresh_from_db()
     assert october.total == D("29642.00")  # 25,120 + 18% rounded: unchanged by the late usage
 
@@ -136,22 +136,25 @@ def test_records_received_are_records_billed_plus_records_waiting(subscribed):
     for i in range(3):
         use(subscribed, "vcpu_hours", "1", (11, 1 + i), f"nov{i}")
     generation.generate_invoice(tenant=subscribed, period=OCT)
-    billed = UsageRecord.objects.filter(invoice_line__isnull=False).count()
-    waiting = UsageRecord.objects.filter(invoice_line__isnull=True).count()
-    assert (billed, waiting, billed + waiting) == (5, 3, UsageRecord.objects.count())
+    records = list(UsageRecord.objects.all())
+    billed = sum(1 for r in records if generation.billed_line(r) is not None)
+    waiting = sum(1 for r in records if generation.billed_line(r) is None)
+    assert (billed, waiting, billed + waiting) == (5, 3, len(records))
 
 
-def test_a_record_received_after_the_cutoff_waits_for_the_next_run(subscribed):
+def test_a_record_stored_after_the_runs_watermark_waits_for_the_next_invoice(subscribed):
     use(subscribed, "vcpu_hours", "100", (10, 3), "a")
-    cutoff = timezone.now()
+    run = generation.run_start(OCT)
     arriving = use(subscribed, "vcpu_hours", "7", (10, 4), "mid-run")
-    UsageRecord.objects.filter(pk=arriving.pk).update(
-        received_at=cutoff + datetime.timedelta(seconds=1)
+    assert generation.generate_for_tenants([subscribed.pk], OCT, run=run).created == 1
+    october = Invoice.objects.get()
+    assert lines_of(october)["vCPU-hours"] == D("120.00")
+    assert generation.billed_line(arriving) is None
+    november = generation.generate_invoice(
+        tenant=subscribed, period=generation.Period.month("2026-11")
     )
-    invoice = generation.generate_invoice(tenant=subscribed, period=OCT, cutoff=cutoff)
-    assert lines_of(invoice)["vCPU-hours"] == D("120.00")
-    arriving.refresh_from_db()
-    assert arriving.invoice_line is None
+    assert lines_of(november)["vCPU-hours (usage of Oct 2026, received late)"] == D("8.40")
+    assert generation.billed_line(arriving).invoice == november
 
 
 def test_one_time_charges_go_on_the_next_invoice_once(subscribed, billing_admin):
@@ -179,8 +182,7 @@ def test_regenerating_rebuilds_the_period_from_corrected_usage(subscribed, billi
     assert invoice.status == "voided"
     assert lines_of(draft)["vCPU-hours"] == D("120.00")
     assert draft.regenerated_from == invoice
-    record.refresh_from_db()
-    assert record.invoice_line.invoice == draft
+    assert generation.billed_line(record).invoice == draft
 
 
 def test_the_command_runs_idempotently_and_dry_runs_write_nothing(subscribed):
@@ -226,3 +228,108 @@ def test_summed_quantities_are_exact_to_six_places(subscribed):
     line = invoice.lines.get(description="vCPU-hours")
     assert line.quantity == D("1.000000")
     assert line.pricing_detail == "1 × ₹1.2"
+
+
+def test_a_chunked_run_bills_every_tenant_as_a_run_of_one_would(subscribed, globex, plan):
+    Subscription.objects.create(tenant=globex, plan=plan, starts_on=datetime.date(2026, 1, 1))
+    use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    use(subscribed, "gpu_hours", "2", (10, 4), "g1", dimension="A100")
+    use(globex, "egress_gb", "300", (10, 5), "e")
+    use(globex, "vcpu_hours", "10", (9, 30), "september")  # never billed before: late usage
+    run = generation.run_start(OCT)
+    result = generation.generate_for_tenants([subscribed.pk, globex.pk], OCT, run=run)
+    assert (result.created, result.failed) == (2, [])
+    acme_oct = Invoice.objects.get(tenant=subscribed)
+    globex_oct = Invoice.objects.get(tenant=globex)
+    assert lines_of(acme_oct)["vCPU-hours"] == D("120.00")
+    assert "vCPU-hours (usage of Sep 2026, received late)" in lines_of(globex_oct)
+    # Totals are the same as for an invoice built and written one at a time.
+    again = services.invoice_recompute(invoice=Invoice.objects.get(pk=acme_oct.pk))
+    assert (again.total, again.cgst, again.igst) == (acme_oct.total, acme_oct.cgst, acme_oct.igst)
+    assert acme_oct.events.filter(type="created").count() == 1
+    every = {r.pk for r in UsageRecord.objects.all()}
+    billed = {
+        pk
+        for line in [*acme_oct.lines.all(), *globex_oct.lines.all()]
+        for pk in generation.line_records(line).values_list("pk", flat=True)
+    }
+    assert billed == every
+    # The same run again (a redelivered chunk) creates nothing.
+    assert generation.generate_for_tenants([subscribed.pk, globex.pk], OCT, run=run).created == 0
+
+
+def test_usage_released_by_a_void_is_billed_again_once(subscribed, billing_admin):
+    a = use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    october = generation.generate_invoice(tenant=subscribed, period=OCT)
+    services.invoice_finalize(invoice=october, actor=billing_admin)
+    late = use(subscribed, "vcpu_hours", "50", (10, 30), "late")
+    nov = generation.Period.month("2026-11")
+    november = generation.generate_invoice(tenant=subscribed, period=nov)
+    assert generation.billed_line(late).invoice == november
+    # October is corrected after November billed October's late usage: the regenerated October
+    # bills what October billed (record a), not what November holds (the late record).
+    after = use(subscribed, "vcpu_hours", "7", (10, 31), "after-void")
+    draft = services.invoice_regenerate(invoice=october, actor=billing_admin, reason="Wrong rate")
+    assert generation.billed_line(a).invoice == draft
+    assert generation.billed_line(late).invoice == november
+    assert generation.billed_line(after).invoice == draft
+    assert lines_of(draft)["vCPU-hours"] == D("128.40")  # (100 + 7) x 1.2
+    # December reads the released months again and finds nothing left to bill twice.
+    december = generation.generate_invoice(
+        tenant=subscribed, period=generation.Period.month("2026-12")
+    )
+    assert [line.kind for line in december.lines.all()] == ["recurring"]
+
+
+def test_usage_without_a_price_waits_and_is_billed_once_priced(subscribed, plan):
+    gpu = use(subscribed, "gpu_hours", "3", (10, 3), "gpu", dimension="H100")
+    plan.prices.filter(meter__code="gpu_hours").delete()
+    october = generation.generate_invoice(tenant=subscribed, period=OCT)
+    assert [line.kind for line in october.lines.all()] == ["recurring"]
+    assert generation.billed_line(gpu) is None
+    PriceOverride.objects.create(
+        tenant=subscribed, meter=Meter.objects.get(code="gpu_hours"), unit_price=D("200")
+    )
+    november = generation.generate_invoice(
+        tenant=subscribed, period=generation.Period.month("2026-11")
+    )
+    assert lines_of(november)["GPU-hours - H100 (usage of Oct 2026, received late)"] == D(
+        "600.00"
+    )
+    assert generation.billed_line(gpu).invoice == november
+
+
+def test_a_tenant_billed_after_the_aggregate_was_taken_is_read_again(subscribed):
+    early = use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    run = generation.run_start(OCT)  # the aggregate counts record a for October
+    november = generation.generate_invoice(
+        tenant=subscribed, period=generation.Period.month("2026-11")
+    )  # ... but November bills it first, as late usage
+    assert generation.billed_line(early).invoice == november
+    generation.generate_for_tenants([subscribed.pk], OCT, run=run)
+    october = Invoice.objects.get(period_start=OCT.start)
+    assert [line.kind for line in october.lines.all()] == ["recurring"]  # not billed twice
+
+
+def test_a_chunk_that_fails_is_done_tenant_by_tenant(subscribed, globex, plan, monkeypatch):
+    Subscription.objects.create(tenant=globex, plan=plan, starts_on=datetime.date(2026, 1, 1))
+    use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    use(globex, "vcpu_hours", "100", (10, 3), "b")
+    build = services.invoice_build
+
+    def failing_for_globex(**kwargs):
+        if kwargs["tenant"].pk == globex.pk:
+            raise RuntimeError("tax service down")
+        return build(**kwargs)
+
+    monkeypatch.setattr(services, "invoice_build", failing_for_globex)
+    run = generation.run_start(OCT)
+    result = generation.generate_for_tenants([subscribed.pk, globex.pk], OCT, run=run)
+    assert result.created == 1
+    assert result.failed == [(globex.pk, "tax service down")]
+    assert list(Invoice.objects.values_list("tenant", flat=True)) == [subscribed.pk]
+    assert not generation.line_records(
+        Invoice.objects.get().lines.get(kind="usage")
+    ).filter(tenant=globex).exists()
+    monkeypatch.undo()
+    assert generation.generate_for_tenants([subscribed.pk, globex.pk], OCT, run=run).created == 1

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from tqdm import tqdm
@@ -30,17 +31,18 @@ class Command(BaseCommand):
             missing = set(options["tenant"]) - set(tenants.values_list("pk", flat=True))
             if missing:
                 raise CommandError(f"No tenant with id {', '.join(map(str, sorted(missing)))}.")
-        cutoff = timezone.now()
         if options["dry_run"]:
-            self._dry_run(list(tenants), period, cutoff)
+            self._dry_run(list(tenants), period, timezone.now())
             return
         created = skipped = 0
         failed: list[tuple[int, str]] = []
         ids = list(tenants.values_list("pk", flat=True))
+        run = generation.run_start(period)
+        size = settings.INVOICE_RUN_CHUNK
         with tqdm(total=len(ids), unit="tenant", disable=None, file=self.stderr) as bar:
-            for start in range(0, len(ids), 200):
-                chunk = ids[start : start + 200]
-                result = generation.generate_for_tenants(chunk, period, cutoff=cutoff)
+            for start in range(0, len(ids), size):
+                chunk = ids[start : start + size]
+                result = generation.generate_for_tenants(chunk, period, run=run)
                 created, skipped = created + result.created, skipped + result.skipped
                 failed.extend(result.failed)
                 bar.update(len(chunk))

@@ -1,0 +1,48 @@
+"""The monthly run against inserts in flight, on PostgreSQL's real transactions."""
+
+import datetime
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from invoices import generation
+from usage.models import Meter, UsageRecord
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_watermark_waits_for_an_insert_in_flight(acme):
+    """A record inserted by a transaction that commits after the watermark was asked for must be
+    below the watermark (billed by this run) or above it (left for the next): never below it
+    but unseen, which is how a record would be skipped for ever."""
+    inserted = threading.Event()
+    done: dict[str, int] = {}
+
+    def insert_and_hold():
+        try:
+            with transaction.atomic():
+                start = datetime.datetime(2026, 10, 3, tzinfo=generation.IST)
+                record = UsageRecord.objects.create(
+                    tenant=acme,
+                    meter=Meter.objects.get(code="vcpu_hours"),
+                    resource_id="vm-1",
+                    quantity=Decimal("1"),
+                    window_start=start,
+                    window_end=start + datetime.timedelta(hours=1),
+                    idempotency_key="in-flight",
+                )
+                done["id"] = record.pk
+                inserted.set()
+                threading.Event().wait(1.0)  # still uncommitted while the run starts
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=insert_and_hold)
+    writer.start()
+    assert inserted.wait(10)
+    watermark = generation.usage_watermark()
+    writer.join()
+    assert watermark >= done["id"]
+    assert UsageRecord.objects.filter(pk=done["id"]).exists()
