@@ -40,6 +40,7 @@ __all__ = [
     "invoice_pdf",
     "invoice_pdf_filename",
     "issued_pdf",
+    "issued_pdf_attachment",
     "render_invoice_html",
 ]
 
@@ -268,6 +269,8 @@ def _service_groups(lines: list[InvoiceLine]) -> tuple[list[dict[str, Any]], boo
                 ],
             }
         )
+    if not any(group["resources"] for group in groups):
+        return [], False  # no records linked (lines typed by hand): no annexure to show
     return groups, cut
 
 
@@ -372,6 +375,11 @@ def invoice_pdf(*, invoice: Invoice) -> bytes:
     if invoice.status != S.DRAFT and _unchanged_since_issue(invoice):
         return issued_pdf(invoice=invoice)
     return _render(invoice, current_state(invoice))
+
+
+def issued_pdf_attachment(invoice: Invoice) -> tuple[str, bytes, str]:
+    """(filename, content, mimetype) of the issued copy, for EmailMessage.attach."""
+    return invoice_pdf_filename(invoice), issued_pdf(invoice=invoice), "application/pdf"
 
 
 def invoice_pdf_filename(invoice: Invoice) -> str:

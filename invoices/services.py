@@ -330,6 +330,8 @@ def invoice_update_draft(
 
 
 def _finalize_locked(invoice: Invoice, actor: User | None) -> Invoice:
+    from invoices import tasks
+
     provider = _provider_or_refuse()
     issue_date = today()
     invoice_recompute(invoice=invoice, supplier_state=provider.state)
@@ -346,6 +348,9 @@ def _finalize_locked(invoice: Invoice, actor: User | None) -> Invoice:
     invoice.supplier = supplier_snapshot(provider)
     invoice.customer = customer_snapshot(invoice.tenant)
     invoice.finalized_at = timezone.now()
+    # The issued PDF is rendered after commit by a task, never inside this transaction: a slow
+    # render must not hold the year's numbering lock or fail the finalization.
+    transaction.on_commit(lambda: tasks.dispatch_issued_pdf(invoice.pk))
     return invoice_transition(
         invoice=invoice,
         to_status=S.PENDING,

@@ -40,6 +40,15 @@ def deliver_email(email_id: int) -> str:
     )
     if email.body_html:
         message.attach_alternative(email.body_html, "text/html")
+    if email.kind == OutboundEmail.Kind.INVOICE_SENT:
+        from invoices import pdf
+
+        try:
+            # The copy as issued, byte for byte: what the customer keeps for their tax records.
+            message.attach(*pdf.issued_pdf_attachment(email.invoice))
+        except pdf.PdfRenderError as error:
+            retry = services.email_mark(email, sent=False, error=f"PDF: {error}")
+            return "will retry" if retry else "failed"
     try:
         message.send()
     except (smtplib.SMTPException, OSError) as error:
@@ -53,6 +62,25 @@ def deliver_email(email_id: int) -> str:
         return "will retry"
     services.email_mark(email, sent=True)
     return "sent"
+
+
+def dispatch_issued_pdf(invoice_id: int) -> None:
+    """Queue the issued copy's rendering; if the broker is down, the first download or the
+    "invoice sent" email renders and keeps it instead, so nothing is lost."""
+    try:
+        render_issued_pdf.delay(invoice_id)
+    except Exception:
+        log.warning("issued PDF of invoice %s not queued: rendered on first use", invoice_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=150)
+def render_issued_pdf(invoice_id: int) -> int:
+    """Render and keep the PDF of a just-issued invoice; run twice, the second finds it kept."""
+    from invoices import pdf
+    from invoices.models import Invoice
+
+    invoice = Invoice.objects.select_related("tenant").get(pk=invoice_id)
+    return len(pdf.issued_pdf(invoice=invoice))
 
 
 @shared_task

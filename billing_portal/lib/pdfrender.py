@@ -42,7 +42,7 @@ from urllib.parse import unquote, urlsplit
 # reserved, RFC 2606): the fetcher maps it to the static directory and refuses everything else.
 STATIC_BASE_URL = "http://pdf-static.invalid/static/"
 ALLOWED_SUFFIXES = {".css", ".svg", ".png", ".jpg", ".woff", ".woff2", ".ttf", ".otf"}
-DEFAULT_TIMEOUT = 20.0  # seconds for one document (a 100-line invoice takes well under one)
+DEFAULT_TIMEOUT = 30.0  # seconds for one document (a 100-line invoice takes about one)
 DEFAULT_MEMORY_MB = 768  # address space a renderer may add beyond what it has once warm
 RECYCLE_AFTER = 500  # documents, then a fresh renderer (bounds any slow leak)
 # What the renderer may see of the environment: enough for fontconfig and temporary files.
