@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.template.loader import render_to_string
 
 from billing_portal.lib.money import format_inr, group_indian
@@ -209,22 +209,10 @@ def _tax_rows(lines: Iterable[InvoiceLine]) -> list[TaxRow]:
 
 def line_usage_records(line: InvoiceLine) -> "QuerySet[UsageRecord]":
     """The usage records an invoice line billed: the one place this module asks how records link
-    to lines. The usage app owns that link (a line's UsageRange rows); when it offers a selector
-    for it (usage.selectors.line_records), this becomes a call to that."""
-    from usage.models import UsageRecord
+    to lines (the monthly run owns that link)."""
+    from invoices.generation import line_records
 
-    billed = Q(pk__in=[])
-    for r in line.usage_ranges.all():
-        billed |= Q(
-            tenant_id=r.tenant_id,
-            meter_id=r.meter_id,
-            dimension_value=r.dimension_value,
-            window_start__gte=r.window_from,
-            window_start__lt=r.window_to,
-            id__gt=r.after_id,
-            id__lte=r.upto_id,
-        )
-    return UsageRecord.objects.filter(billed)
+    return line_records(line)
 
 
 def usage_by_resource(line: InvoiceLine, *, limit: int) -> list[dict[str, Any]]:

@@ -316,6 +316,50 @@ def test_a_hundred_lines_flow_onto_more_pages_with_the_header_repeated(issue, ac
     assert "Total ₹2,12,400.00" in text  # 100 x 1,800 = 1,80,000 + 18%
 
 
+def test_a_usage_invoice_has_a_page_of_service_level_charges(acme, plan, provider, billing_admin):
+    from invoices import generation
+    from usage.models import Meter, Subscription, UsageRecord
+
+    Subscription.objects.create(tenant=acme, plan=plan, starts_on=datetime.date(2026, 1, 1))
+    vcpu = Meter.objects.get(code="vcpu_hours")
+    for key, (resource, name, region, quantity) in enumerate(
+        [
+            ("vm-web-1", "web-1", "ap-south-1", "600"),
+            ("vm-web-1", "web-1", "ap-south-1", "150"),
+            ("vm-db-1", "<b>db-primary</b>", "ap-south-2", "250"),
+        ]
+    ):
+        start = datetime.datetime(2026, 10, 3 + key, 10, tzinfo=generation.IST)
+        UsageRecord.objects.create(
+            tenant=acme,
+            meter=vcpu,
+            resource_id=resource,
+            resource_name=name,
+            region=region,
+            quantity=Decimal(quantity),
+            window_start=start,
+            window_end=start + datetime.timedelta(hours=1),
+            idempotency_key=f"k{key}",
+        )
+    draft = generation.generate_invoice(tenant=acme, period=generation.Period.month("2026-10"))
+    services.invoice_finalize(invoice=draft, actor=billing_admin)
+    reader = pypdf.PdfReader(io.BytesIO(pdf.invoice_pdf(invoice=reload(draft))))
+    assert len(reader.pages) == 2
+    annex = flat(reader.pages[1].extract_text())
+    assert "service-level charges" in annex
+    # The meter's line with its charge, then each resource's usage (largest first) and share.
+    assert "vCPU-hours 1000 × ₹1.2 1,000 vCPU-hour ₹1,200.00" in annex
+    assert "web-1 vm-web-1 ap-south-1 2 750 75%" in annex
+    assert "<b>db-primary</b> vm-db-1 ap-south-2 1 250 25%" in annex
+    assert annex.index("web-1") < annex.index("db-primary")
+
+
+def test_an_invoice_without_linked_usage_has_no_annexure(make_invoice):
+    reader = pypdf.PdfReader(io.BytesIO(pdf.invoice_pdf(invoice=make_invoice(S.SENT))))
+    assert len(reader.pages) == 1
+    assert "service-level" not in reader.pages[0].extract_text()
+
+
 # --- Injection: user text stays text ---------------------------------------------------------
 
 
