@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -582,9 +582,10 @@ def _write(
     for invoice, objects in built:
         for line in objects:
             line.invoice = invoice
-    InvoiceLine.objects.bulk_create(lines)
-    InvoiceEvent.objects.bulk_create(
-        InvoiceEvent(invoice=invoice, type="created", amount=invoice.total) for invoice in invoices
+    insert_rows(InvoiceLine, lines)
+    insert_rows(
+        InvoiceEvent,
+        [InvoiceEvent(invoice=inv, type="created", amount=inv.total) for inv in invoices],
     )
     tenant_ids = [draft.tenant.pk for draft, _ in drafts]
     held: dict[int, list[UsageRange]] = {}
@@ -615,9 +616,39 @@ def _write(
             row.upto_id = max(row.upto_id, upto_id)
             row.billed_before = period.end_moment
             moved.append(row)
-    UsageRange.objects.bulk_create(ranges, batch_size=5000)
+    insert_rows(UsageRange, ranges)
     UsageCursor.objects.bulk_update(moved, ["upto_id", "billed_before"])
     return invoices
+
+
+def insert_rows(model: type[models.Model], objects: list[Any]) -> None:
+    """Insert new rows and set their ids: by COPY on PostgreSQL (the run writes tens of
+    thousands of lines and ranges, and ``bulk_create`` spends far longer preparing each value
+    than the database takes to store it), by ``bulk_create`` elsewhere.
+
+    Only for models whose fields psycopg adapts as they are held (no JSON): the values are
+    written as the instances hold them, after each field's ``pre_save`` (``auto_now_add``)."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objects, batch_size=2000)
+        return
+    meta = model._meta
+    fields = meta.concrete_fields
+    with connection.cursor() as cursor:
+        # Ids from the table's own sequence, taken first: COPY cannot return them.
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [meta.db_table, len(objects)],
+        )
+        for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        with cursor.copy(f"COPY {meta.db_table} ({columns}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row([f.pre_save(obj, add=True) for f in fields])
+    for obj in objects:
+        obj._state.adding = False
 
 
 def _lock_cursors(tenant_ids: list[int]) -> dict[int, UsageCursor]:
@@ -742,11 +773,21 @@ def _generate_chunk(tenant_ids: list[int], period: Period, run: UsageRun) -> Run
     preloaded = Preloaded.load(todo, period)
     staged: dict[int, list[Group]] = {}
     seen: dict[int, Cursor] = {}
-    for row in UsageRunGroup.objects.filter(run=run, tenant_id__in=todo):
-        staged.setdefault(row.tenant_id, []).append(
-            Group(row.meter_id, row.dimension_value, row.month, row.quantity, row.records)
+    rows = UsageRunGroup.objects.filter(run=run, tenant_id__in=todo).values_list(
+        "tenant_id",
+        "meter_id",
+        "dimension_value",
+        "month",
+        "quantity",
+        "records",
+        "cursor_upto_id",
+        "cursor_billed_before",
+    )
+    for tenant_id, meter_id, dimension, month, quantity, records, upto, before in rows:
+        staged.setdefault(tenant_id, []).append(
+            Group(meter_id, dimension, month, quantity, records)
         )
-        seen[row.tenant_id] = Cursor(row.cursor_upto_id or 0, row.cursor_billed_before or EPOCH)
+        seen[tenant_id] = Cursor(upto or 0, before or EPOCH)
     charges: dict[int, list[OneTimeCharge]] = {}
     for charge in _pending_charges(run.cutoff).filter(tenant_id__in=todo):
         charges.setdefault(charge.tenant_id, []).append(charge)
