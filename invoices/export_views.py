@@ -73,7 +73,8 @@ def invoice_export(request: AuthedRequest) -> HttpResponseBase:
         return redirect("exports:detail", job_id=job.pk)
     if fmt == "csv":
         response = StreamingHttpResponse(
-            csv_lines(export.table, export.rows()), content_type="text/csv; charset=utf-8"
+            csv_lines(export.table, export.rows(as_text=True)),
+            content_type="text/csv; charset=utf-8",
         )
         return _attachment(response, name)
     notes = ex.notes(export, request.GET, request.user)
@@ -96,7 +97,7 @@ def invoice_pdfs_zip(request: AuthedRequest, ids: list[int]) -> HttpResponseBase
             tenant_id=None,
             kind=ExportJob.Kind.INVOICE_PDFS,
             fmt=ExportJob.Format.ZIP,
-            params={"ids": [i.pk for i in invoices.only("pk")]},
+            params={"ids": list(invoices.values_list("pk", flat=True))},
             row_count=count,
         )
         return redirect("exports:detail", job_id=job.pk)
@@ -118,7 +119,8 @@ def selected_export(request: AuthedRequest, ids: list[int], fmt: str) -> HttpRes
     name = f"invoices-selected-{timezone.localdate():%Y%m%d}.{fmt}"
     if fmt == "csv":
         response = StreamingHttpResponse(
-            csv_lines(table, table.rows(invoices)), content_type="text/csv; charset=utf-8"
+            csv_lines(table, table.rows(invoices, as_text=True)),
+            content_type="text/csv; charset=utf-8",
         )
         return _attachment(response, name)
     handle = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115

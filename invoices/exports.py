@@ -25,14 +25,14 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.fields.json import KT
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, NullIf
 from django.http import QueryDict
 from django.utils import timezone
 
 from billing_portal.lib.exports import Column, Table, pdf_report, write_csv, write_xlsx
 from billing_portal.lib.exports import Kind as K
-from billing_portal.lib.gst import state_name
+from billing_portal.lib.gst import STATES
 from exports.services import query_of
 from invoices.models import Invoice, InvoiceLine
 from invoices.selectors import Listing, invoice_listing, invoices_for
@@ -51,8 +51,11 @@ ZERO_RATE = Value(Decimal("0.00"), output_field=RATE)
 ZERO_AMOUNT = Value(Decimal("0.00"), output_field=AMOUNT)
 
 
+PLACES = {code: f"{code}-{state.name}" for code, state in STATES.items()}
+
+
 def _place(code: str) -> str:
-    return f"{code}-{state_name(code)}" if code else ""
+    return PLACES.get(code, code)
 
 
 def _issued(status: str) -> bool:
@@ -62,7 +65,7 @@ def _issued(status: str) -> bool:
 # The GSTIN as issued (copied onto the invoice at finalization), the tenant's own for a draft.
 def _gstin_as_issued(prefix: str = "") -> Coalesce:
     return Coalesce(
-        NullIf(KT(f"{prefix}customer__gstin"), Value("")),
+        NullIf(KeyTextTransform("gstin", f"{prefix}customer"), Value("")),
         F(f"{prefix}tenant__gstin"),
         output_field=CharField(),
     )
@@ -182,8 +185,8 @@ class InvoiceExport:
     def count(self) -> int:
         return self.queryset.count()
 
-    def rows(self) -> Iterator[Any]:
-        return self.table.rows(self.queryset)
+    def rows(self, *, as_text: bool = False) -> Iterator[Any]:
+        return self.table.rows(self.queryset, as_text=as_text)
 
 
 def invoice_export(
@@ -257,7 +260,7 @@ def write_file(
     """Write the export to ``path``; return its rows."""
     if fmt == "csv":
         with path.open("w", encoding="utf-8", newline="") as handle:
-            return write_csv(export.table, export.rows(), handle, progress=progress)
+            return write_csv(export.table, export.rows(as_text=True), handle, progress=progress)
     if fmt == "xlsx":
         return write_xlsx(export.table, export.rows(), str(path), notes=notes, progress=progress)
     rows = list(export.rows())

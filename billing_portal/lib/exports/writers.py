@@ -19,7 +19,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from billing_portal.lib.exports import safe_cell
+from billing_portal.lib.exports import FORMULA_TRIGGERS, safe_cell
 from billing_portal.lib.exports.table import Column, Kind, Table, Totals
 from billing_portal.lib.money import format_inr, money_round
 
@@ -49,17 +49,29 @@ def _number_text(value: Any) -> str:
     return str(value)
 
 
-def _text(value: Any) -> Any:
-    return safe_cell(value if isinstance(value, str) else str(value))
+_TRIGGERS = frozenset(FORMULA_TRIGGERS)
+
+
+def _text(value: Any) -> str:
+    """safe_cell for the hot loop: every trigger is one character, so a set lookup decides."""
+    if type(value) is not str:
+        value = str(value)
+    return "'" + value if value[:1] in _TRIGGERS else value
+
+
+def _money_text(value: Any) -> Any:
+    # Text already when PostgreSQL printed the NUMERIC(14,2) (Table.values(as_text=True));
+    # otherwise a Decimal, which SQLite may hand back as 0 rather than 0.00.
+    return value if value.__class__ is str else money_round(value)
 
 
 def _csv_converter(column: Column) -> Callable[[Any], Any] | None:
-    """What turns a database value into its CSV text; None: csv's own str() is right (Decimal
-    amounts to the paisa print as 1180.00, dates as 2026-11-05, integers as digits)."""
+    """What turns a database value into its CSV text; None: csv's own str() is right (dates
+    print as 2026-11-05, integers as digits)."""
     if column.kind == Kind.TEXT:
         convert: Callable[[Any], Any] = _text
     elif column.kind == Kind.MONEY:
-        convert = money_round
+        convert = _money_text
     elif column.kind == Kind.DATETIME:
         convert = lambda v: _local(v).isoformat()  # noqa: E731
     elif column.kind == Kind.NUMBER:
