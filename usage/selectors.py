@@ -463,7 +463,7 @@ def billing_projection(tenant: Tenant, *, now: datetime.datetime) -> Projection:
     days_elapsed = (today - period.start).days + 1
     factor = Decimal(days_in_period) / Decimal(days_elapsed)
     pricing = tenant_pricing(tenant, period.start, period.end)
-    groups = {index: (meter_id, dim, month) for index, meter_id, dim, month in draft.usage_groups}
+    groups = {index: (g.meter_id, g.dimension_value, g.month) for index, g in draft.usage_lines}
     lines = []
     for index, line in enumerate(draft.lines):
         group = groups.get(index)
