@@ -5,30 +5,37 @@ may pick one. A customer sees the organisation active in their session, read-onl
 columns that are the billing team's business: who recorded a payment, why it waits for review,
 internal notes and gateway order ids (the gateway payment id is on their receipt, so it stays).
 
-The export answers exactly the page's rows, through the same FilterSet. Staff also need
+The export (CSV or XLSX, written by the shared exporter) answers exactly the page's rows,
+through the same FilterSet. Staff also need
 ``invoices.export_invoice``; a customer exports their own organisation's rows, with the columns
 their page shows, as the usage export does.
 """
 
-import csv
-import datetime
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import Aggregate, Count, F, Q, QuerySet, Sum
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from billing_portal.lib.exports import EchoBuffer, safe_cell
+from billing_portal.lib.exports import XLSX_CONTENT_TYPE, Column, Table, csv_lines, write_xlsx
+from billing_portal.lib.exports import Kind as K
 from billing_portal.lib.http import AuthedRequest, wants_fragment
-from billing_portal.lib.money import money_round
 from invoices.views import PAGE_SIZES, CountedPaginator
 from payments.filters import KINDS, PAYMENTS, REFUNDS, PaymentFilter
 from payments.models import Payment, Refund
@@ -208,24 +215,7 @@ def payment_list(request: AuthedRequest) -> HttpResponse:
     return response
 
 
-# --- the CSV export ---------------------------------------------------------------------------
-
-
-def _text(value: Any) -> Any:
-    return "" if value is None else value
-
-
-def _moment(value: datetime.datetime | None) -> str:
-    return timezone.localtime(value).isoformat() if value else ""
-
-
-def _day(value: datetime.date | None) -> str:
-    return value.isoformat() if value else ""
-
-
-def _amount(value: Decimal | None) -> Decimal | str:
-    # A Decimal, not text: csv writes it as 1180.00, and safe_cell leaves numbers alone.
-    return money_round(value) if value is not None else ""
+# --- the export (CSV or XLSX, through the shared exporter) ---------------------------------
 
 
 def _label(choices: list[tuple[str, str]]) -> Callable[[Any], str]:
@@ -237,71 +227,70 @@ def _gateway_method(value: str) -> str:
     return GATEWAY_METHODS.get(value, value)
 
 
-@dataclass(frozen=True)
-class Column:
-    header: str
-    path: str  # a values_list() path
-    show: Callable[[Any], Any] = _text
-    staff_only: bool = False
-
-
-PAYMENT_COLUMNS = [
-    Column("Payment ID", "id"),
-    Column("Created at", "created_at", _moment),
-    Column("Captured at", "captured_at", _moment),
-    Column("Received on", "received_on", _day),
-    Column("Customer", "tenant__display_name"),
-    Column("Customer GSTIN", "tenant__gstin"),
-    Column("Invoice number", "invoice__number"),
-    Column("Amount (INR)", "amount", _amount),
-    Column("Refunded (INR)", "amount_refunded", _amount),
-    Column("Net received (INR)", "net", _amount),
-    Column("Currency", "currency"),
-    Column("Method", "method", _label(Payment.Method.choices)),
-    Column("Gateway method", "gateway_method", _gateway_method),
-    Column("Status", "status", _label(Payment.Status.choices)),
-    Column("Needs review", "review_reason", staff_only=True),
-    Column("Reference", "reference"),
-    Column("Gateway order ID", "gateway_order_id", staff_only=True),
-    Column("Gateway payment ID", "gateway_payment_id"),
-    Column("Failure reason", "failure_reason"),
-    Column("Note", "note", staff_only=True),
-    Column("Recorded by", "recorded_by__username", staff_only=True),
-]
-REFUND_COLUMNS = [
-    Column("Refund ID", "id"),
-    Column("Created at", "created_at", _moment),
-    Column("Processed at", "processed_at", _moment),
-    Column("Customer", "invoice__tenant__display_name"),
-    Column("Customer GSTIN", "invoice__tenant__gstin"),
-    Column("Invoice number", "invoice__number"),
-    Column("Payment ID", "payment_id"),
-    Column("Payment method", "payment__method", _label(Payment.Method.choices)),
-    Column("Payment reference", "payment__reference"),
-    Column("Gateway payment ID", "payment__gateway_payment_id"),
-    Column("Amount (INR)", "amount", _amount),
-    Column("Status", "status", _label(Refund.Status.choices)),
-    Column("Reason", "reason"),
-    Column("Reference", "reference"),
-    Column("Gateway refund ID", "gateway_refund_id"),
-    Column("Failure reason", "failure_reason"),
-    Column("Recorded by", "recorded_by__username", staff_only=True),
-]
-
-
-def _csv_rows(rows: QuerySet[Any], columns: list[Column]) -> Iterator[list[Any]]:
-    values = rows.values_list(*(c.path for c in columns))
-    # A server-side cursor on PostgreSQL, chunked fetches on SQLite: memory stays flat.
-    for row in values.iterator(chunk_size=2000):
-        yield [safe_cell(c.show(v)) for c, v in zip(columns, row, strict=True)]
+STAFF_ONLY = {"Needs review", "Gateway order ID", "Note", "Recorded by"}
+PAYMENT_TABLE = Table(
+    title="Payments",
+    columns=(
+        Column("Payment ID", "id", K.INTEGER, width=10),
+        Column("Created at", "created_at", K.DATETIME, width=17),
+        Column("Captured at", "captured_at", K.DATETIME, width=17),
+        Column("Received on", "received_on", K.DATE, width=12),
+        Column("Customer", "tenant__display_name", width=28),
+        Column("Customer GSTIN", "tenant__gstin", width=18),
+        Column("Invoice number", "invoice__number", width=18),
+        Column("Amount (INR)", "amount", K.MONEY, total=True),
+        Column("Refunded (INR)", "amount_refunded", K.MONEY, total=True),
+        Column("Net received (INR)", "net", K.MONEY, total=True),
+        Column("Currency", "currency", width=8),
+        Column("Method", "method", show=_label(Payment.Method.choices), width=20),
+        Column("Gateway method", "gateway_method", show=_gateway_method, width=12),
+        Column("Status", "status", show=_label(Payment.Status.choices), width=12),
+        Column("Needs review", "review_reason", width=30),
+        Column("Reference", "reference", width=20),
+        Column("Gateway order ID", "gateway_order_id", width=22),
+        Column("Gateway payment ID", "gateway_payment_id", width=22),
+        Column("Failure reason", "failure_reason", width=30),
+        Column("Note", "note", width=30),
+        Column("Recorded by", "recorded_by__username", width=14),
+    ),
+    annotations={"net": F("amount") - F("amount_refunded")},
+    # Money received: captured payments only, as the summary's Captured and Refunded cards.
+    total_when=("status", lambda status: status == Payment.Status.CAPTURED),
+    total_label="Total of captured payments",
+)
+REFUND_TABLE = Table(
+    title="Refunds",
+    columns=(
+        Column("Refund ID", "id", K.INTEGER, width=10),
+        Column("Created at", "created_at", K.DATETIME, width=17),
+        Column("Processed at", "processed_at", K.DATETIME, width=17),
+        Column("Customer", "invoice__tenant__display_name", width=28),
+        Column("Customer GSTIN", "invoice__tenant__gstin", width=18),
+        Column("Invoice number", "invoice__number", width=18),
+        Column("Payment ID", "payment_id", K.INTEGER, width=10),
+        Column("Payment method", "payment__method", show=_label(Payment.Method.choices)),
+        Column("Payment reference", "payment__reference", width=20),
+        Column("Gateway payment ID", "payment__gateway_payment_id", width=22),
+        Column("Amount (INR)", "amount", K.MONEY, total=True),
+        Column("Status", "status", show=_label(Refund.Status.choices), width=12),
+        Column("Reason", "reason", width=30),
+        Column("Reference", "reference", width=20),
+        Column("Gateway refund ID", "gateway_refund_id", width=22),
+        Column("Failure reason", "failure_reason", width=30),
+        Column("Recorded by", "recorded_by__username", width=14),
+    ),
+    total_when=("status", lambda status: status == Refund.Status.PROCESSED),
+    total_label="Total of processed refunds",
+)
 
 
 @login_required
 @require_safe
 def payment_export(request: AuthedRequest) -> HttpResponseBase:
-    """/payments/export?format=csv&kind=payments|refunds&<the page's filters>, streamed."""
-    if request.GET.get("format", "csv") != "csv":
-        return HttpResponseBadRequest("Only format=csv is offered.")
+    """/payments/export?format=csv|xlsx&kind=payments|refunds&<the page's filters>."""
+    fmt = request.GET.get("format", "csv")
+    if fmt not in ("csv", "xlsx"):
+        return HttpResponseBadRequest("format is csv or xlsx.")
     kind = request.GET.get("kind", PAYMENTS)
     if kind not in KINDS:
         return HttpResponseBadRequest("kind is payments or refunds.")
@@ -314,19 +303,26 @@ def payment_export(request: AuthedRequest) -> HttpResponseBase:
         return HttpResponseBadRequest(
             " ".join(str(e) for errs in filterset.errors.values() for e in errs)
         )
-    columns = PAYMENT_COLUMNS if kind == PAYMENTS else REFUND_COLUMNS
-    columns = [c for c in columns if listing.staff or not c.staff_only]
+    table = PAYMENT_TABLE if kind == PAYMENTS else REFUND_TABLE
+    if not listing.staff:
+        table = table.without(STAFF_ONLY)
     rows = filterset.qs.order_by("-created_at", "-id")
-    if kind == PAYMENTS:
-        rows = rows.annotate(net=F("amount") - F("amount_refunded"))
-    writer = csv.writer(EchoBuffer())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow([c.header for c in columns])
-        for row in _csv_rows(rows, columns):
-            yield writer.writerow(row)
-
-    filename = f"{kind}-{timezone.localdate():%Y%m%d}.csv"
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    filename = f"{kind}-{timezone.localdate():%Y%m%d}.{fmt}"
+    if fmt == "csv":
+        response: HttpResponseBase = StreamingHttpResponse(
+            csv_lines(table, table.rows(rows, as_text=True)),
+            content_type="text/csv; charset=utf-8",
+        )
+    else:
+        count = rows.count()
+        if count > settings.EXPORT_INLINE_MAX_ROWS:
+            return HttpResponseBadRequest(
+                f"These filters match {count:,} rows; an XLSX holds at most "
+                f"{settings.EXPORT_INLINE_MAX_ROWS:,}: narrow them, or export CSV."
+            )
+        handle = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
+        write_xlsx(table, table.rows(rows), handle)
+        handle.seek(0)
+        response = FileResponse(handle, content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

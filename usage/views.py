@@ -1,24 +1,32 @@
-"""The usage dashboard and its CSV exports.
+"""The usage dashboard and its exports (CSV, or XLSX up to EXPORT_INLINE_MAX_ROWS records).
 
 Staff (with ``usage.view_usagerecord``) see every tenant or the one they pick; a customer sees
 the organisation active in their session and nothing else: naming any other tenant answers 404.
 """
 
-import csv
 import datetime
+import tempfile
 from collections.abc import Iterator
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from billing_portal.lib.exports import EchoBuffer, safe_cell
+from billing_portal.lib.exports import XLSX_CONTENT_TYPE, Column, Table, csv_lines, write_xlsx
+from billing_portal.lib.exports import Kind as K
 from billing_portal.lib.http import AuthedRequest
 from billing_portal.lib.money import money_round
 from invoices.filters import PERIOD_CHOICES, period_range
@@ -170,85 +178,47 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-# --- CSV exports ------------------------------------------------------------------------------
+# --- Exports (CSV or XLSX, through the shared exporter) ---------------------------------------
 
 
-def _moment(value: datetime.datetime) -> str:
-    return value.astimezone(IST).isoformat()
-
-
-def _number(value: Any) -> str:
-    return f"{value.normalize():f}" if value is not None else ""
-
-
-RECORD_COLUMNS = [
-    "Tenant",
-    "Meter",
-    "Category",
-    "Resource ID",
-    "Resource name",
-    "Region",
-    "Dimension",
-    "Quantity",
-    "Unit",
-    "Window start",
-    "Window end",
-    "Idempotency key",
-    "Invoice",
-]
-
-
-def _record_rows(records: QuerySet[UsageRecord]) -> Iterator[list[Any]]:
-    rows = (
-        records.annotate(billed_on=billed_invoice_number())
-        .order_by("window_start", "id")
-        .values_list(
-            "tenant__display_name",
-            "meter__code",
-            "meter__category",
-            "resource_id",
-            "resource_name",
-            "region",
-            "dimension_value",
-            "quantity",
-            "meter__unit",
-            "window_start",
-            "window_end",
-            "idempotency_key",
-            "billed_on",
-        )
-        # A server-side cursor on PostgreSQL, chunked fetches on SQLite: memory stays flat.
-        .iterator(chunk_size=2000)
+def _record_table() -> Table:
+    return Table(
+        title="Usage records",
+        columns=(
+            Column("Tenant", "tenant__display_name", width=28),
+            Column("Meter", "meter__code", width=18),
+            Column("Category", "meter__category", width=12),
+            Column("Resource ID", "resource_id", width=20),
+            Column("Resource name", "resource_name", width=20),
+            Column("Region", "region", width=12),
+            Column("Dimension", "dimension_value", width=10),
+            Column("Quantity", "quantity", K.NUMBER, width=12),
+            Column("Unit", "meter__unit", width=12),
+            Column("Window start", "window_start", K.DATETIME, width=17),
+            Column("Window end", "window_end", K.DATETIME, width=17),
+            Column("Idempotency key", "idempotency_key", width=24),
+            Column("Invoice", "billed_on", width=18),
+        ),
+        annotations={"billed_on": billed_invoice_number()},
     )
-    for tenant, meter, category, rid, name, region, dim, qty, unit, start, end, key, num in rows:
-        yield [
-            tenant,
-            meter,
-            category,
-            rid,
-            name,
-            region,
-            dim,
-            _number(qty),
-            unit,
-            _moment(start),
-            _moment(end),
-            key,
-            num or "",
-        ]
 
 
-BREAKDOWN_COLUMNS = [
-    "Tenant",
-    "Month",
-    "Category",
-    "Meter",
-    "Dimension",
-    "Unit",
-    "Records",
-    "Quantity",
-    "Rated amount (INR, before GST)",
-]
+# Rows built in Python (rated per group): ``field`` names only what each column holds.
+BREAKDOWN_TABLE = Table(
+    title="Usage breakdown",
+    columns=(
+        Column("Tenant", "tenant", width=28),
+        Column("Month", "month", width=9),
+        Column("Category", "category", width=12),
+        Column("Meter", "meter", width=18),
+        Column("Dimension", "dimension", width=10),
+        Column("Unit", "unit", width=12),
+        Column("Records", "records", K.INTEGER, width=9),
+        Column("Quantity", "quantity", K.NUMBER, width=14),
+        Column("Rated amount (INR, before GST)", "amount", K.MONEY, total=True, width=16),
+    ),
+    total_label="Total rated",
+)
 
 
 def _breakdown_rows(
@@ -256,7 +226,7 @@ def _breakdown_rows(
     meters: dict[int, Meter],
     tenant: Tenant | None,
     scope: UsageScope,
-) -> Iterator[list[Any]]:
+) -> Iterator[tuple[Any, ...]]:
     """One row per tenant, month, meter and dimension: the grain of an invoice's usage lines.
     Rated (at the tenant's current prices) only when one tenant is chosen."""
     pricing = selectors.tenant_pricing(tenant, scope.start, scope.end) if tenant else None
@@ -267,7 +237,7 @@ def _breakdown_rows(
         meter = meters[group["meter_id"]]
         price = pricing.price_for(meter.pk, group["dimension_value"]) if pricing else None
         amount = rate(price, group["quantity"]).amount if price else None
-        yield [
+        yield (
             group["tenant__display_name"],
             f"{group['month'].astimezone(IST):%Y-%m}",
             meter.category,
@@ -275,18 +245,19 @@ def _breakdown_rows(
             group["dimension_value"],
             meter.unit,
             group["records"],
-            _number(group["quantity"]),
-            money_round(amount) if amount is not None else "",
-        ]
+            group["quantity"],
+            money_round(amount) if amount is not None else None,
+        )
 
 
 @login_required
 @require_safe
 def export(request: AuthedRequest) -> HttpResponseBase:
-    """/usage/export?format=csv&kind=records|breakdown&<the dashboard's filters>, streamed."""
+    """/usage/export?format=csv|xlsx&kind=records|breakdown&<the dashboard's filters>."""
     tenant, _ = _viewer_scope(request)
-    if request.GET.get("format", "csv") != "csv":
-        return HttpResponseBadRequest("Only format=csv is offered.")
+    fmt = request.GET.get("format", "csv")
+    if fmt not in ("csv", "xlsx"):
+        return HttpResponseBadRequest("format is csv or xlsx.")
     kind = request.GET.get("kind", "records")
     if kind not in ("records", "breakdown"):
         return HttpResponseBadRequest("kind is records or breakdown.")
@@ -300,19 +271,29 @@ def export(request: AuthedRequest) -> HttpResponseBase:
     records = selectors.usage_records(scope)
     meters = {m.pk: m for m in meter_list}
     if kind == "records":
-        header, rows = RECORD_COLUMNS, _record_rows(records)
+        ordered = records.order_by("window_start", "id")
+        if fmt == "xlsx" and ordered.count() > settings.EXPORT_INLINE_MAX_ROWS:
+            return HttpResponseBadRequest(
+                f"An XLSX holds at most {settings.EXPORT_INLINE_MAX_ROWS:,} records: narrow "
+                "the filters, or export CSV (streamed, any size)."
+            )
+        table = _record_table()
+        rows = table.rows(ordered, as_text=fmt == "csv")
     else:
-        header, rows = BREAKDOWN_COLUMNS, _breakdown_rows(records, meters, tenant, scope)
-    writer = csv.writer(EchoBuffer())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([safe_cell(cell) for cell in row])
+        table = BREAKDOWN_TABLE
+        rows = _breakdown_rows(records, meters, tenant, scope)
 
     who = f"{tenant.pk}-" if tenant else ""
     since = f"{scope.start:%Y%m%d}-" if scope.start else "start-"
-    filename = f"usage-{kind}-{who}{since}{scope.end:%Y%m%d}.csv"
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    filename = f"usage-{kind}-{who}{since}{scope.end:%Y%m%d}.{fmt}"
+    if fmt == "csv":
+        response: HttpResponseBase = StreamingHttpResponse(
+            csv_lines(table, rows), content_type="text/csv; charset=utf-8"
+        )
+    else:
+        handle = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
+        write_xlsx(table, rows, handle)
+        handle.seek(0)
+        response = FileResponse(handle, content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

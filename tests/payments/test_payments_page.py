@@ -454,11 +454,30 @@ class TestExport:
         assert client.get(reverse("payments:export")).status_code == 403
 
     @pytest.mark.parametrize(
-        "params", [{"format": "xlsx"}, {"kind": "invoices"}, {"from": "yesterday"}]
+        "params", [{"format": "ods"}, {"kind": "invoices"}, {"from": "yesterday"}]
     )
     def test_a_request_it_cannot_answer_exactly_is_refused(self, data, finance, params):
         response = client_for(finance).get(reverse("payments:export"), params)
         assert response.status_code == 400
+
+    def test_the_xlsx_holds_the_same_rows_as_numbers_with_a_total_of_money_received(
+        self, data, finance
+    ):
+        from openpyxl import load_workbook
+
+        client = client_for(finance)
+        rows = exported(client)
+        response = client.get(reverse("payments:export"), {"format": "xlsx"})
+        assert response.status_code == 200
+        sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)))["Payments"]
+        table = list(sheet.iter_rows(values_only=True))
+        header, body, totals = table[0], table[1:-1], table[-1]
+        assert [str(r[0]) for r in body] == [r["Payment ID"] for r in rows]
+        amount = header.index("Amount (INR)")
+        assert all(isinstance(r[amount], int | float) for r in body)
+        captured = [r for r in rows if r["Status"] == "Captured"]
+        assert totals[0] == "Total of captured payments"
+        assert D(str(totals[amount])) == sum(D(r["Amount (INR)"]) for r in captured)
 
     def test_the_page_links_to_the_export_of_its_filters(self, data, finance):
         body = (

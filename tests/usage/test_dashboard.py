@@ -413,9 +413,9 @@ def test_the_breakdown_export_has_a_row_per_month_and_meter_rated_for_one_tenant
     assert {r[amount] for r in everyone} == {""}
 
 
-def test_only_csv_records_or_breakdown_are_offered(usage, billing_admin):
+def test_only_csv_or_xlsx_of_records_or_breakdown_are_offered(usage, billing_admin):
     client = client_for(billing_admin)
-    assert client.get(EXPORT, {"format": "xlsx"}).status_code == 400
+    assert client.get(EXPORT, {"format": "ods"}).status_code == 400
     assert client.get(EXPORT, {"kind": "everything"}).status_code == 400
 
 
@@ -485,3 +485,24 @@ def test_late_usage_of_last_month_is_billed_but_not_scaled(subscribed, billing_a
     projection = dashboard(client_for(billing_admin), tenant=subscribed.pk).context["projection"]
     late = next(line for line in projection.lines if "received late" in line.description)
     assert (late.amount, late.projected_amount, late.scaled) == (D("120.00"), D("120.00"), False)
+
+
+def test_the_breakdown_as_xlsx_has_numbers_and_the_rated_total(usage, billing_admin):
+    from decimal import Decimal
+
+    from openpyxl import load_workbook
+
+    response = client_for(billing_admin).get(
+        EXPORT,
+        {"format": "xlsx", "kind": "breakdown", "tenant": usage.pk, "period": "this_quarter"},
+    )
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content)))["Usage breakdown"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][-1] == "Rated amount (INR, before GST)"
+    assert rows[1][1:4] == ("2026-10", "compute", "vcpu_hours")
+    assert rows[1][6:] == (1, 7, 8.4)  # records, quantity and rupees as numbers
+    assert rows[-1][0] == "Total rated"
+    assert Decimal(str(rows[-1][-1])) == Decimal("8.40") + Decimal("1200.00") + Decimal(
+        "0.00"
+    ) + Decimal("1800.00") + Decimal("360.00")
