@@ -19,6 +19,12 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from billing_portal.checks import (
+    INSECURE_DEV_SECRET_KEY,
+    SANDBOX_KEY_SECRET,
+    SANDBOX_WEBHOOK_SECRET,
+    production_problems,
+)
 from billing_portal.env import (
     env_bool,
     env_choice,
@@ -27,6 +33,7 @@ from billing_portal.env import (
     env_optional,
     env_str,
 )
+from billing_portal.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
@@ -34,8 +41,6 @@ VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 ENVIRONMENT = env_choice("DJANGO_ENV", "development", ("development", "production"))
 PRODUCTION = ENVIRONMENT == "production"
 
-# The development key is public on purpose: production refuses to start with it.
-INSECURE_DEV_SECRET_KEY = "django-insecure-billing-portal-development-key-never-in-production"  # noqa: S105
 SECRET_KEY = (
     env_str("SECRET_KEY", required=True)
     if PRODUCTION
@@ -68,6 +73,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later middleware's log lines carry the request id (docs/operations.md).
+    "billing_portal.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -122,6 +129,9 @@ if DATABASE_URL:
             "max_size": env_int("DATABASE_POOL_MAX", 10, minimum=1),
             "timeout": env_int("DATABASE_POOL_TIMEOUT", 10, minimum=1),
         }
+        # The pool checks a connection before lending it (an empty round trip), so requests after
+        # a database restart get a fresh connection, not a dead one that fails them.
+        _database["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_HEALTH_CHECKS", True)
     DATABASES = {"default": _database}
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -308,8 +318,10 @@ RAZORPAY_MODE = env_choice(
     "RAZORPAY_MODE", "live" if PRODUCTION else "sandbox", ("sandbox", "live")
 )
 RAZORPAY_KEY_ID = env_str("RAZORPAY_KEY_ID", "rzp_test_sandbox")
-RAZORPAY_KEY_SECRET = env_str("RAZORPAY_KEY_SECRET", "sandbox-key-secret")
-RAZORPAY_WEBHOOK_SECRET = env_str("RAZORPAY_WEBHOOK_SECRET", "sandbox-webhook-secret")
+RAZORPAY_KEY_SECRET = env_str("RAZORPAY_KEY_SECRET", SANDBOX_KEY_SECRET)
+RAZORPAY_WEBHOOK_SECRET = env_str("RAZORPAY_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET)
+# Also accepted while the webhook secret is rotated; unset it once the rotation is done.
+RAZORPAY_WEBHOOK_SECRET_PREVIOUS = env_str("RAZORPAY_WEBHOOK_SECRET_PREVIOUS", "")
 # The SDK appends /v1/... to this: the sandbox mounts the same paths under /sandbox/razorpay/.
 RAZORPAY_BASE_URL = env_str(
     "RAZORPAY_BASE_URL",
@@ -353,20 +365,12 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60, minimum=60)
 
 if PRODUCTION:
-    if DEBUG:
-        raise ImproperlyConfigured("DEBUG must be off in production.")
-    if (
-        SECRET_KEY == INSECURE_DEV_SECRET_KEY
-        or SECRET_KEY.startswith("django-insecure")
-        or len(SECRET_KEY) < 50
-    ):
-        raise ImproperlyConfigured("SECRET_KEY must be a unique random value of 50+ characters.")
-    if not ALLOWED_HOSTS:
-        raise ImproperlyConfigured("ALLOWED_HOSTS is required in production.")
-    if RAZORPAY_MODE == "sandbox":
-        raise ImproperlyConfigured("The Razorpay sandbox cannot run in production.")
     for _name in ("RAZORPAY_KEY_ID", "RAZORPAY_KEY_SECRET", "RAZORPAY_WEBHOOK_SECRET"):
         env_str(_name, required=True)
+    # Every problem at once; billing_portal/checks.py runs the same rules as a system check.
+    _problems = production_problems(globals())
+    if _problems:
+        raise ImproperlyConfigured(" ".join(message for _, message in _problems))
     # Off only for plain-HTTP trials such as docker compose on localhost (check --deploy warns).
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
@@ -379,15 +383,7 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging --------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-    },
-}
+# One line per record on stderr with the request id (and the Celery task) that caused it: JSON
+# objects in production for a log collector, readable text in development (billing_portal/logs.py).
+LOG_FORMAT = env_choice("LOG_FORMAT", "json" if PRODUCTION else "text", ("json", "text"))
+LOGGING = logging_config(json_lines=LOG_FORMAT == "json", level=env_str("LOG_LEVEL", "INFO"))

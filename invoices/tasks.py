@@ -1,3 +1,4 @@
+import contextlib
 import datetime
 import logging
 import smtplib
@@ -16,12 +17,22 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = services.EMAIL_MAX_ATTEMPTS
 
 
-def dispatch_email(email_id: int) -> None:
-    """Queue delivery; if the broker is down the row stays queued and the flush sends it later."""
+def dispatch_email(email_id: int) -> bool:
+    """Queue delivery; if the broker is down the row stays queued and the flush sends it later.
+
+    Runs on commit, after the change that queued the email (a payment) is saved: it must never
+    raise. A row whose task was lost is made due at once, so the first flush after the broker is
+    back sends it without waiting out the minute a fresh row is given."""
     try:
         deliver_email.delay(email_id)
     except Exception:
         log.warning("email %s stays queued: the broker did not take the task", email_id)
+        with contextlib.suppress(Exception):
+            OutboundEmail.objects.filter(
+                pk=email_id, status=OutboundEmail.Status.QUEUED, retry_at__isnull=True
+            ).update(retry_at=timezone.now())
+        return False
+    return True
 
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
@@ -97,7 +108,8 @@ def flush_outbox() -> int:
     )
     count = 0
     for email_id in due.values_list("pk", flat=True)[:500]:
-        dispatch_email(email_id)
+        if not dispatch_email(email_id):
+            break  # the broker is down: the next flush tries again
         count += 1
     return count
 

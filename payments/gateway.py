@@ -227,18 +227,26 @@ def verify_payment_signature(*, order_id: str, payment_id: str, signature: str) 
 
 
 def verify_webhook_signature(*, body: bytes, signature: str | None) -> bool:
-    """The webhook's signature over the raw body, with the webhook secret (not the key secret)."""
-    if not signature or not settings.RAZORPAY_WEBHOOK_SECRET:
+    """The webhook's signature over the raw body, with the webhook secret (not the key secret).
+
+    While the secret is being rotated (docs/operations.md), RAZORPAY_WEBHOOK_SECRET_PREVIOUS is
+    accepted too: Razorpay signs with the new secret from the moment it is saved in its
+    dashboard, and deliveries already under way or retried were signed with the old one."""
+    secrets = [
+        secret
+        for secret in (settings.RAZORPAY_WEBHOOK_SECRET, settings.RAZORPAY_WEBHOOK_SECRET_PREVIOUS)
+        if secret
+    ]
+    if not signature or not secrets:
         return False
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    try:
-        return bool(
-            client().utility.verify_webhook_signature(
-                text, signature, settings.RAZORPAY_WEBHOOK_SECRET
-            )
-        )
-    except SignatureVerificationError:
-        return False
+    for secret in secrets:
+        try:
+            if client().utility.verify_webhook_signature(text, signature, secret):
+                return True
+        except SignatureVerificationError:
+            continue
+    return False

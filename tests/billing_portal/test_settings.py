@@ -64,6 +64,9 @@ def test_production_settings_load_with_everything_set():
         ({"DEBUG": "true"}, "DEBUG must be off"),
         ({"RAZORPAY_MODE": "sandbox"}, "sandbox cannot run in production"),
         ({"RAZORPAY_WEBHOOK_SECRET": None}, "RAZORPAY_WEBHOOK_SECRET is required"),
+        ({"RAZORPAY_WEBHOOK_SECRET": "sandbox-webhook-secret"}, "sandbox's public secrets"),
+        ({"RAZORPAY_KEY_SECRET": "sandbox-key-secret"}, "sandbox's public secrets"),
+        ({"SECRET_KEY": "short-but-not-default"}, "SECRET_KEY must be"),
         ({"EMAIL_HOST": None}, "EMAIL_HOST is required"),
         ({"DEBUG": "maybe"}, "is not a boolean"),
         ({"DATABASE_POOL_MAX": "ten"}, "is not a whole number"),
@@ -100,3 +103,48 @@ def test_helpers_read_and_reject(monkeypatch):
     with pytest.raises(ImproperlyConfigured, match="below the minimum"):
         env.env_int("X_INT", 1, minimum=0)
     assert env.env_int("X_UNSET_INT", 7) == 7
+
+
+def test_production_names_every_problem_at_once():
+    result = load_settings(DEBUG="true", RAZORPAY_MODE="sandbox", SECRET_KEY="x" * 10)
+    assert result.returncode != 0
+    for message in ("DEBUG must be off", "sandbox cannot run", "SECRET_KEY must be"):
+        assert message in result.stderr
+
+
+def production_errors(settings) -> list[str]:
+    from django.core import checks
+
+    return sorted(
+        message.id
+        for message in checks.run_checks(tags=[checks.Tags.security])
+        if message.id and message.id.startswith("billing_portal.")
+    )
+
+
+def test_the_system_check_passes_production_settings_and_ignores_development(settings):
+    settings.PRODUCTION = False  # the test run's own settings: development, sandbox, DEBUG off
+    assert production_errors(settings) == []
+    settings.PRODUCTION = True
+    settings.DEBUG = False
+    settings.SECRET_KEY = PRODUCTION_ENV["SECRET_KEY"]
+    settings.ALLOWED_HOSTS = ["billing.example.com"]
+    settings.RAZORPAY_MODE = "live"
+    settings.RAZORPAY_KEY_SECRET = "live-secret"
+    settings.RAZORPAY_WEBHOOK_SECRET = "live-webhook-secret"
+    assert production_errors(settings) == []
+
+
+def test_the_system_check_refuses_settings_changed_after_loading(settings):
+    """A settings module that imports ours and changes it gets past the start-up refusal; the
+    check, which manage.py check and migrate run, does not let it through."""
+    settings.PRODUCTION = True
+    settings.DEBUG = True
+    settings.SECRET_KEY = "django-insecure-" + "x" * 60
+    settings.ALLOWED_HOSTS = []
+    settings.RAZORPAY_MODE = "sandbox"
+    settings.RAZORPAY_KEY_SECRET = "live-secret"
+    settings.RAZORPAY_WEBHOOK_SECRET = ""
+    assert production_errors(settings) == [f"billing_portal.E00{n}" for n in range(1, 6)]
+    settings.RAZORPAY_WEBHOOK_SECRET = "sandbox-webhook-secret"
+    assert "billing_portal.E006" in production_errors(settings)
