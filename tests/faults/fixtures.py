@@ -1,0 +1,171 @@
+"""Fixtures for tests that run the project's processes against private PostgreSQL and Redis.
+
+Import them into a conftest (``from tests.faults.fixtures import *``). ``stack_db`` must be set up
+before any fixture that writes rows (``acme``, ``provider``...): list it first, or make it
+autouse as ``tests/faults/conftest.py`` does. From then on the test's own ORM reads and writes
+the private database, the one the processes use.
+
+* ``pg_cluster`` (session): a private PostgreSQL cluster, and a database migrated once by
+  ``manage.py migrate`` that each test copies (``CREATE DATABASE ... TEMPLATE``, under a second).
+* ``redis_server`` (session): a private redis-server, flushed for each test.
+* ``stack_db``: the test's own copy of the migrated database; Django's default connection points
+  at it for the test (the shared test database is left alone and restored afterwards).
+* ``stack``: a ``Stack`` for starting gunicorn, workers and beat against both; they are stopped
+  at the end, and their logs are printed when the test fails.
+* ``smtp_sink``: an SMTP server on loopback (``stack`` sends mail to it when both are used).
+"""
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.db.utils import load_backend
+
+from tests.faults.stack import (
+    PostgresCluster,
+    RedisServer,
+    SMTPSink,
+    Stack,
+    Unavailable,
+    run_manage,
+)
+
+TEMPLATE_DATABASE = "portal_migrated"
+_copies = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    try:
+        cluster = PostgresCluster()
+    except Unavailable as missing:
+        pytest.skip(str(missing))
+    try:
+        cluster.init()
+        cluster.start()
+        cluster.execute(f"CREATE DATABASE {TEMPLATE_DATABASE}")
+        run_manage(
+            {
+                **_plain_env(),
+                "DATABASE_URL": cluster.url(TEMPLATE_DATABASE),
+                "DATABASE_POOL": "false",
+            },
+            "migrate",
+            "--noinput",
+            "-v0",
+        )
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        server = RedisServer()
+    except Unavailable as missing:
+        pytest.skip(str(missing))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+@dataclass
+class StackDatabase:
+    name: str
+    url: str
+    cluster: PostgresCluster
+
+    def reconnect(self) -> None:
+        """Drop the test's own connection (after a restart it is dead; Django does not retry)."""
+        connections["default"].close()
+
+
+@pytest.fixture
+def stack_db(db, pg_cluster) -> Iterator[StackDatabase]:
+    """A fresh copy of the migrated database, with the test's ORM pointed at it.
+
+    ``db`` comes first so that pytest-django's transaction is opened on the shared test
+    database's connection, which is put back before that transaction is rolled back. The test's
+    connection to the private database is in autocommit, as the processes' are: on_commit
+    callbacks run at once, and every row is visible to gunicorn and the workers straight away.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    pg_cluster.ensure_up()  # a test that failed half-way may have left it stopped
+    name = f"portal_test_{next(_copies)}"
+    pg_cluster.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DATABASE}")
+    original = connections["default"]
+    settings_dict = {
+        **original.settings_dict,
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": "127.0.0.1",
+        "PORT": str(pg_cluster.port),
+        "OPTIONS": {},  # no pool in the test process: one plain connection it can drop
+        "CONN_MAX_AGE": 0,
+    }
+    wrapper = load_backend("django.db.backends.postgresql").DatabaseWrapper(
+        settings_dict, "default"
+    )
+    # Content types are cached by id, and the ids differ from the shared test database's.
+    ContentType.objects.clear_cache()
+    connections["default"] = wrapper
+    try:
+        yield StackDatabase(name=name, url=pg_cluster.url(name), cluster=pg_cluster)
+    finally:
+        wrapper.close()
+        connections["default"] = original
+        ContentType.objects.clear_cache()
+        pg_cluster.ensure_up()
+        pg_cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def stack_redis(redis_server) -> RedisServer:
+    redis_server.ensure_up()
+    redis_server.flushall()
+    return redis_server
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SMTPSink]:
+    sink = SMTPSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def stack(request, stack_db, stack_redis, tmp_path) -> Iterator[Stack]:
+    smtp = request.getfixturevalue("smtp_sink") if "smtp_sink" in request.fixturenames else None
+    running = Stack(
+        database_url=stack_db.url,
+        redis=stack_redis,
+        directory=tmp_path,
+        secret_key=settings.SECRET_KEY,
+        smtp_port=smtp.port if smtp else None,
+    )
+    try:
+        yield running
+    finally:
+        running.close()
+        # Captured: pytest shows it with a failing test's report only.
+        print(running.logs())
+
+
+def _plain_env() -> dict[str, str]:
+    import os
+
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_", "REDIS_", "DJANGO_")) and k != "DEBUG"
+    }
