@@ -69,7 +69,8 @@ COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 # The source stays owned by root (read-only for the app user); only staticfiles/ (collectstatic
 # runs again when the compose web service starts) and var/ (VAR_DIR, MEDIA_ROOT) are writable.
 COPY . .
-RUN install -d -o app -g app /app/staticfiles /app/var
+# var/media is a volume in docker-compose.yml: a new volume takes this directory's owner.
+RUN install -d -o app -g app /app/staticfiles /app/var /app/var/media
 
 USER app
 

@@ -10,7 +10,8 @@
 #                       `python manage.py createsuperuser`
 #
 # gunicorn's knobs: GUNICORN_WORKERS (default 3), GUNICORN_THREADS (1), GUNICORN_TIMEOUT (60 s;
-# PDF exports render in the request). GUNICORN_CMD_ARGS is read by gunicorn itself.
+# PDF exports render in the request). GUNICORN_CMD_ARGS is read by gunicorn itself. No access
+# log: the application writes one JSON line per request with its request id (billing_portal/logs.py).
 set -eu
 
 run_gunicorn() {
@@ -20,7 +21,6 @@ run_gunicorn() {
         --threads "${GUNICORN_THREADS:-1}" \
         --timeout "${GUNICORN_TIMEOUT:-60}" \
         --worker-tmp-dir /dev/shm \
-        --access-logfile - \
         --error-logfile - \
         "$@"
 }
