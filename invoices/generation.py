@@ -278,7 +278,7 @@ def unbilled_records(
     return records.filter(~Exists(covered))
 
 
-def _aggregate(records: QuerySet[UsageRecord]) -> QuerySet[Any, dict[str, Any]]:
+def _aggregate(records: QuerySet[UsageRecord]) -> QuerySet[Any, Any]:
     return (
         records.annotate(month=TruncMonth("window_start", tzinfo=IST))
         .values("tenant_id", "meter_id", "dimension_value", "month")
@@ -643,7 +643,7 @@ def insert_rows(model: type[models.Model], objects: list[Any]) -> None:
         )
         for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
             obj.pk = pk
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
         with cursor.copy(f"COPY {meta.db_table} ({columns}) FROM STDIN") as copy:
             for obj in objects:
                 copy.write_row([f.pre_save(obj, add=True) for f in fields])
