@@ -44,7 +44,7 @@ test: sync
 lint: sync
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy billing_portal tenants usage invoices payments
+	.venv/bin/mypy billing_portal tenants usage invoices payments exports
 
 format: sync
 	.venv/bin/ruff check --fix .

@@ -61,7 +61,7 @@ def invoice_listing(
     staff = is_staff_member(user)
     invoices = invoices_for(user)
     if not staff:
-        invoices = invoices.filter(tenant_id=tenant_id)
+        invoices = invoices.none() if tenant_id is None else invoices.filter(tenant_id=tenant_id)
     statuses = [s for s in params.getlist("status") if s in S.values]
     filterset = InvoiceFilter(
         params or None,

@@ -15,11 +15,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from billing_portal.lib.exports import FORMULA_TRIGGERS, safe_cell
+from billing_portal.lib.exports.cells import FORMULA_TRIGGERS, safe_cell
 from billing_portal.lib.exports.table import Column, Kind, Table, Totals
 from billing_portal.lib.money import format_inr, money_round
 
@@ -225,7 +225,7 @@ def write_xlsx(
     # One styled cell per money, date or time column, filled anew for each row: write-only
     # mode writes a row out before the next is built, and creating a styled cell per value
     # would cost more than writing it.
-    styled: dict[int, WriteOnlyCell] = {}
+    styled: dict[int, Cell] = {}
     for i, column in enumerate(columns):
         if column.kind in FORMATS:
             cell = WriteOnlyCell(sheet)
@@ -297,7 +297,7 @@ def report_html(
     """The report's HTML: the table's PDF columns, every row, and the totals row."""
     shown = [(i, c) for i, c in enumerate(table.columns) if c.pdf]
     totals = Totals(table)
-    body = []
+    body: list[list[tuple[str, str]]] = []
     for raw in raw_rows:
         if max_rows is not None and len(body) >= max_rows:
             raise ValueError(f"more than {max_rows} rows for a PDF report")
