@@ -17,6 +17,7 @@ import email
 import email.message
 import email.policy
 import glob
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_OS_USER = "postgres"  # who runs the cluster when the tests run as root
@@ -533,6 +535,17 @@ def html_forms(html: str) -> list[dict[str, object]]:
     parser = _FormParser()
     parser.feed(html)
     return parser.forms
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON log lines of a process's output (LOG_FORMAT=json), skipping anything else (a
+    library's print, Celery's banner)."""
+    entries = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                entries.append(json.loads(line))
+    return entries
 
 
 def csrf_token(html: str) -> str:

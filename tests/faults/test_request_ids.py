@@ -2,11 +2,9 @@
 process: a billing admin uploads a usage file to gunicorn, a real worker imports it (JSON logs,
 as production writes them)."""
 
-import json
-
 from django.urls import reverse
 
-from tests.faults.stack import csrf_token, wait_until
+from tests.faults.stack import csrf_token, json_lines, wait_until
 from tests.faults.test_redis_outage import signed_in
 from usage.models import UsageImport
 
@@ -16,14 +14,6 @@ CSV = (
     "{tenant},vcpu_hours,vm-1,2.5,2026-10-01T01:00:00+05:30,2026-10-01T02:00:00+05:30,k-2\n"
 )
 REQUEST_ID = "upload-7f3a9c"
-
-
-def json_lines(text: str) -> list[dict[str, object]]:
-    entries = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            entries.append(json.loads(line))
-    return entries
 
 
 def test_an_uploads_request_id_is_on_the_worker_lines_of_the_import_it_queued(
