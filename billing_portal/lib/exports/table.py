@@ -88,6 +88,16 @@ class Table:
         gone = set(headers)
         return replace(self, columns=tuple(c for c in self.columns if c.header not in gone))
 
+    def text_columns(self, queryset: QuerySet[Any]) -> frozenset[int]:
+        """The columns ``values(as_text=True)`` has PostgreSQL print."""
+        if connections[queryset.db].vendor != "postgresql":
+            return frozenset()
+        return frozenset(
+            i
+            for i, column in enumerate(self.columns)
+            if column.kind in TEXT_CASTABLE and column.show is None
+        )
+
     def values(self, queryset: QuerySet[Any], *, as_text: bool = False) -> QuerySet[Any]:
         """The rows as a values_list() query. ``as_text`` (PostgreSQL, for CSV): amounts, dates
         and integers come back as PostgreSQL prints them (1180.00, 2026-11-05), the text a CSV
@@ -95,25 +105,38 @@ class Table:
         third of a million-row CSV's time)."""
         annotations = dict(self.annotations)
         fields = self.fields
-        if as_text and connections[queryset.db].vendor == "postgresql":
-            for i, column in enumerate(self.columns):
-                if column.kind in TEXT_CASTABLE and column.show is None:
-                    alias = f"_text_{i}"
-                    source = annotations.pop(column.field, None)
-                    annotations[alias] = Cast(
-                        source if source is not None else F(column.field), TextField()
-                    )
-                    fields[i] = alias
+        if as_text:
+            for i in sorted(self.text_columns(queryset)):
+                column = self.columns[i]
+                alias = f"_text_{i}"
+                source = annotations.pop(column.field, None)
+                annotations[alias] = Cast(
+                    source if source is not None else F(column.field), TextField()
+                )
+                fields[i] = alias
         return queryset.annotate(**annotations).values_list(*fields)
 
     def rows(
         self, queryset: QuerySet[Any], *, as_text: bool = False, chunk_size: int = CHUNK_ROWS
     ) -> Iterator[Any]:
-        """The database rows (tuples in ``fields`` order), streamed."""
-        return stream(self.values(queryset, as_text=as_text), chunk_size=chunk_size)
+        """The database rows (tuples in ``fields`` order), streamed; with ``as_text``, a
+        ``TextRows`` that tells the CSV writer which cells are text already."""
+        rows = stream(self.values(queryset, as_text=as_text), chunk_size=chunk_size)
+        return TextRows(rows, self.text_columns(queryset)) if as_text else rows
 
     def header(self) -> list[str]:
         return [c.header for c in self.columns]
+
+
+class TextRows(Iterator[Any]):
+    """Rows some of whose cells PostgreSQL printed as text (``Table.values(as_text=True)``)."""
+
+    def __init__(self, rows: Iterator[Any], text_columns: frozenset[int]) -> None:
+        self.rows = rows
+        self.text_columns = text_columns
+
+    def __next__(self) -> Any:
+        return next(self.rows)
 
 
 class Totals:
