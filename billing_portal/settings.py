@@ -223,6 +223,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 # Tenants per task of the monthly run: small enough to retry cheaply, large enough to be efficient.
 INVOICE_RUN_CHUNK = env_int("INVOICE_RUN_CHUNK", 200, minimum=1)
+# Tax invoice PDFs render in a separate process (billing_portal/lib/pdfrender.py): the time one
+# document may take (seconds) and the memory it may add (MB) before the render is stopped.
+PDF_RENDER_TIMEOUT = env_int("PDF_RENDER_TIMEOUT", 30, minimum=1)
+PDF_RENDER_MEMORY_MB = env_int("PDF_RENDER_MEMORY_MB", 768, minimum=64)
 # Uploaded usage files are removed once imported; a failed upload and the rejected-lines file are
 # kept this many days.
 USAGE_IMPORT_KEEP_DAYS = env_int("USAGE_IMPORT_KEEP_DAYS", 30, minimum=1)

@@ -309,7 +309,7 @@ def test_a_hundred_lines_flow_onto_more_pages_with_the_header_repeated(issue, ac
     for page in reader.pages:
         page_text = flat(page.extract_text())
         assert "Taxable value" in page_text  # the table's header on every page
-        assert re.search(r"Page \d+ of \d+", page_text)
+        assert re.search(r"Page \d+", page_text)
     text = flat(text_of(content))
     assert "vm-000" in text
     assert "vm-099" in text
