@@ -4,6 +4,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from billing_portal.lib.money import plain_decimal
 from billing_portal.lib.tax import DEFAULT_GST_RATE, DEFAULT_SAC
 from invoices.models import Invoice, InvoiceLine
 from invoices.services import LineData
@@ -113,9 +114,9 @@ def line_initial(invoice: Invoice) -> list[dict[str, object]]:
             "description": line.description,
             "kind": line.kind,
             "sac_code": line.sac_code,
-            "quantity": line.quantity.normalize(),
+            "quantity": plain_decimal(line.quantity),
             "unit": line.unit,
-            "unit_price": line.unit_price.normalize(),
+            "unit_price": plain_decimal(line.unit_price),
             "tax_rate": str(int(line.tax_rate)),
         }
         for line in invoice.lines.all()

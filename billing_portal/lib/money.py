@@ -24,6 +24,13 @@ def rupee_round(amount: Decimal) -> Decimal:
     return amount.quantize(RUPEE, rounding=ROUND_HALF_UP)
 
 
+def plain_decimal(value: Decimal) -> str:
+    """A quantity, price or rate as typed: no trailing zeros and never an exponent (100, not
+    1E+2, which is what ``Decimal.normalize`` alone gives)."""
+    text = f"{value.normalize():f}"
+    return text if text != "-0" else "0"
+
+
 def group_indian(digits: str) -> str:
     """'1234567' -> '12,34,567': the last three digits, then groups of two."""
     if len(digits) <= 3:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
-from billing_portal.lib.money import format_inr
+from billing_portal.lib.money import format_inr, plain_decimal
 
 register = template.Library()
 
@@ -33,6 +33,12 @@ BADGE_COLOURS = {
     "running": "blue",
     "done": "green",
 }
+
+
+@register.filter
+def plain(value: Decimal) -> str:
+    """100, 0.5, 18: a quantity, price or rate without trailing zeros or an exponent."""
+    return plain_decimal(value)
 
 
 @register.filter

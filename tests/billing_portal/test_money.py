@@ -50,3 +50,13 @@ def test_grouping_keeps_the_digits_and_groups_two_after_the_first_three(number):
     assert len(parts[-1]) == min(3, len(str(number)))
     assert all(len(p) == 2 for p in parts[1:-1])
     assert 1 <= len(parts[0]) <= (3 if len(parts) == 1 else 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("100", "100"), ("100.000000", "100"), ("0.500000", "0.5"), ("18.00", "18"), ("0.000000", "0")],
+)
+def test_quantities_and_rates_show_as_typed_never_as_an_exponent(value, shown):
+    from billing_portal.lib.money import plain_decimal
+
+    assert plain_decimal(Decimal(value)) == shown

@@ -414,3 +414,12 @@ class TestBulk:
         assert a.number in lines[1]
         assert "'=HYPERLINK" in lines[1]
         assert "11800.00" in lines[1]
+
+
+def test_the_detail_sheet_shows_a_round_quantity_as_typed(make_invoice, billing_admin):
+    invoice = make_invoice(Invoice.Status.SENT)  # 100 vCPU-hours at ₹10, GST 18%
+    page = client_for(billing_admin).get(reverse("invoices:detail", args=[invoice.pk]))
+    html = page.content.decode()
+    assert '<td class="num">100</td><td>vCPU-hour</td>' in html
+    assert "1E+2" not in html
+    assert '<td class="num">18%</td>' in html
