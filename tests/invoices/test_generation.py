@@ -292,9 +292,7 @@ def test_usage_without_a_price_waits_and_is_billed_once_priced(subscribed, plan)
     november = generation.generate_invoice(
         tenant=subscribed, period=generation.Period.month("2026-11")
     )
-    assert lines_of(november)["GPU-hours - H100 (usage of Oct 2026, received late)"] == D(
-        "600.00"
-    )
+    assert lines_of(november)["GPU-hours - H100 (usage of Oct 2026, received late)"] == D("600.00")
     assert generation.billed_line(gpu).invoice == november
 
 
@@ -327,8 +325,10 @@ def test_a_chunk_that_fails_is_done_tenant_by_tenant(subscribed, globex, plan, m
     assert result.created == 1
     assert result.failed == [(globex.pk, "tax service down")]
     assert list(Invoice.objects.values_list("tenant", flat=True)) == [subscribed.pk]
-    assert not generation.line_records(
-        Invoice.objects.get().lines.get(kind="usage")
-    ).filter(tenant=globex).exists()
+    assert (
+        not generation.line_records(Invoice.objects.get().lines.get(kind="usage"))
+        .filter(tenant=globex)
+        .exists()
+    )
     monkeypatch.undo()
     assert generation.generate_for_tenants([subscribed.pk, globex.pk], OCT, run=run).created == 1
