@@ -124,7 +124,7 @@ def csv_lines(table: Table, raw_rows: Iterable[Sequence[Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(table.header())
-    printed = getattr(raw_rows, "text_columns", frozenset())
+    printed: frozenset[int] = getattr(raw_rows, "text_columns", frozenset())
     converters = [(i, c) for i, c in _converters(table, _csv_converter) if i not in printed]
     for n, row in enumerate(_convert_rows(table, raw_rows, converters), 1):
         writer.writerow(row)
