@@ -353,8 +353,9 @@ def _write_doc(
         "",
         f"- CSV rounds (s): exporter {secs(csv_r['exporter_runs'])}; COPY "
         f"{secs(csv_r['copy_runs'])}. Output {csv_r['exporter_mb']:.0f} MB (COPY "
-        f"{csv_r['copy_mb']:.0f} MB: the same columns; COPY prints no ₹ and no apostrophes "
-        "either). The child process held "
+        f"{csv_r['copy_mb']:.0f} MB: the same columns, where COPY prints the codes the "
+        "export turns into labels, such as 27 for 27-Maharashtra and paid for Paid). The child "
+        "process held "
         f"{csv_r['rss_before_mb']:.0f} MB (Django and the connection) before the first export; "
         "the peak RSS is the whole process's, both exports and COPY included.",
         f"- XLSX rounds (s): exporter {secs(xlsx_r['exporter_runs'])}; baseline "

@@ -61,7 +61,10 @@ def invoice_export(request: AuthedRequest) -> HttpResponseBase:
             f"filters match {count:,}: narrow them, or export XLSX."
         )
     name = ex.filename(which, fmt, today)
-    if count > settings.EXPORT_INLINE_MAX_ROWS:
+    inline_max = (
+        settings.EXPORT_PDF_INLINE_MAX_ROWS if fmt == "pdf" else settings.EXPORT_INLINE_MAX_ROWS
+    )
+    if count > inline_max:
         job = export_job_create(
             requester=request.user,
             tenant_id=tenant_id,

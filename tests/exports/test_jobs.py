@@ -239,3 +239,18 @@ def test_an_unknown_user_of_no_organisation_gets_404(three):
     assert client_for(loner).get(reverse("exports:list")).status_code == 200
     job = ExportJob.objects.create(requester=UserFactory(), kind="invoices", format="csv")
     assert client_for(loner).get(reverse("exports:detail", args=[job.pk])).status_code == 404
+
+
+def test_a_long_pdf_report_is_a_job_and_a_huge_one_is_refused(
+    three, finance, settings, django_capture_on_commit_callbacks
+):
+    settings.EXPORT_INLINE_MAX_ROWS = 100
+    settings.EXPORT_PDF_INLINE_MAX_ROWS = 2
+    job = queue(client_for(finance), django_capture_on_commit_callbacks, format="pdf")
+    assert (job.status, job.format, job.row_count) == ("done", "pdf", 3)
+    content = b"".join(download(client_for(finance), job).streaming_content)
+    assert content.startswith(b"%PDF")
+    settings.EXPORT_PDF_MAX_ROWS = 2
+    response = client_for(finance).get(EXPORT, {"format": "pdf"})
+    assert response.status_code == 400
+    assert "export XLSX" in response.content.decode()
