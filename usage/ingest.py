@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -218,15 +218,21 @@ def copy_new_records(rows: list[Row], *, source: str, received_at: datetime.date
     table = UsageRecord._meta.db_table
     try:
         # In a savepoint: a duplicate key refuses the whole COPY and leaves nothing behind.
+        # The COPY runs on psycopg's own cursor, whose errors Django does not see: its wrapper
+        # makes them Django's, so a server gone mid-COPY is an OperationalError (the API's 503)
+        # and the connection is marked broken, not a stray psycopg error (a 500).
         with (
+            connection.wrap_database_errors,
             transaction.atomic(),
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
         ):
             for row in rows:
                 copy.write_row((*row, source, received_at))
-    except UniqueViolation:
-        return None  # sent (or imported) before, or by another producer at the same time
+    except IntegrityError as error:
+        if isinstance(error.__cause__, UniqueViolation):
+            return None  # sent (or imported) before, or by another producer at the same time
+        raise
     return len(rows)
 
 

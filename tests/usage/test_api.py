@@ -179,6 +179,22 @@ def test_a_database_outage_is_a_clear_503_and_stores_nothing(acme, token, monkey
 
 
 @pytest.mark.postgres
+def test_a_server_gone_in_the_middle_of_the_copy_is_a_503_not_a_500(acme, token, monkeypatch):
+    """The COPY runs on psycopg's own cursor (tests/faults/test_postgres_restart.py met this as
+    a 500 when PostgreSQL restarted mid-batch)."""
+    import psycopg
+
+    def gone(self, row):
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(psycopg.Copy, "write_row", gone)
+    response = post(token, [record(acme, "k")])
+    assert response.status_code == 503
+    assert "retry with the same keys" in response.json()["error"]
+    assert not UsageRecord.objects.exists()
+
+
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_four_producers_at_once_with_ten_percent_duplicates_store_each_record_once(
     migrated_rows, acme, billing_admin
