@@ -24,13 +24,15 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Sum, Value
+from django.db.models.functions import Greatest, TruncMonth
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from billing_portal.lib.money import money_round
 from invoices import services
@@ -518,7 +520,7 @@ def _ranges(
     cursor: Cursor,
     upto_id: int,
     held: list[UsageRange],
-) -> list[UsageRange]:
+) -> list[SimpleNamespace]:
     """The ranges of records each usage line of the draft billed: every record of its group up to
     the watermark that is beyond the tenant's cursor and in no range another line holds (what
     ``unbilled_records`` counted)."""
@@ -538,7 +540,7 @@ def _ranges(
         ]
         for after, upto in _free_intervals(low, upto_id, taken):
             made.append(
-                UsageRange(
+                SimpleNamespace(
                     line_id=line_ids[index],
                     tenant_id=draft.tenant.pk,
                     meter_id=group.meter_id,
@@ -571,31 +573,34 @@ def _write(
             lines=draft.lines,
             actor=None,
             supplier_state=supplier,
+            make_line=SimpleNamespace,
             kind=Invoice.Kind.SUBSCRIPTION,
             period_start=period.start,
             period_end=period.end,
         )
         for draft, _ in drafts
     ]
-    invoices = Invoice.objects.bulk_create([invoice for invoice, _ in built])
-    lines = [line for _, objects in built for line in objects]
+    invoices = [invoice for invoice, _ in built]
+    insert_rows(Invoice, invoices)
+    lines = []
     for invoice, objects in built:
         for line in objects:
-            line.invoice = invoice
+            line.invoice_id = invoice.pk
+            lines.append(line)
     insert_rows(InvoiceLine, lines)
     insert_rows(
         InvoiceEvent,
-        [InvoiceEvent(invoice=inv, type="created", amount=inv.total) for inv in invoices],
+        [SimpleNamespace(invoice_id=i.pk, type="created", amount=i.total) for i in invoices],
     )
     tenant_ids = [draft.tenant.pk for draft, _ in drafts]
     held: dict[int, list[UsageRange]] = {}
     low = min((cursor.upto_id for _, cursor in drafts), default=0)
     for held_range in UsageRange.objects.filter(tenant_id__in=tenant_ids, upto_id__gt=low):
         held.setdefault(held_range.tenant_id, []).append(held_range)
-    ranges: list[UsageRange] = []
+    ranges: list[SimpleNamespace] = []
     moved: list[UsageCursor] = []
     for (draft, cursor), (_, objects) in zip(drafts, built, strict=True):
-        line_ids = [line.pk for line in objects]
+        line_ids = [line.id for line in objects]
         ranges += _ranges(
             draft,
             line_ids,
@@ -617,38 +622,78 @@ def _write(
             row.billed_before = period.end_moment
             moved.append(row)
     insert_rows(UsageRange, ranges)
-    UsageCursor.objects.bulk_update(moved, ["upto_id", "billed_before"])
+    # Every cursor moved moves to the same place: one UPDATE, not one CASE per tenant.
+    UsageCursor.objects.filter(tenant_id__in=[row.tenant_id for row in moved]).update(
+        upto_id=Greatest("upto_id", Value(upto_id)), billed_before=period.end_moment
+    )
     return invoices
 
 
-def insert_rows(model: type[models.Model], objects: list[Any]) -> None:
-    """Insert new rows and set their ids: by COPY on PostgreSQL (the run writes tens of
-    thousands of lines and ranges, and ``bulk_create`` spends far longer preparing each value
-    than the database takes to store it), by ``bulk_create`` elsewhere.
+def insert_rows(model: type[models.Model], rows: list[Any]) -> None:
+    """Insert new rows of ``model`` given as plain objects (``SimpleNamespace``) holding its
+    fields by attribute name, and set each one's ``id``.
 
-    Only for models whose fields psycopg adapts as they are held (no JSON): the values are
-    written as the instances hold them, after each field's ``pre_save`` (``auto_now_add``)."""
-    if not objects:
+    The run writes tens of thousands of lines and ranges; building a model instance for each and
+    letting ``bulk_create`` prepare every value costs several times what the database takes to
+    store them. On PostgreSQL: ids from the table's own sequence, then COPY. Elsewhere: model
+    instances and ``bulk_create``. Only for models psycopg adapts as held (no JSON fields).
+    A field a row lacks takes its default; ``auto_now_add`` fields are stamped."""
+    if not rows:
         return
+    fields = model._meta.concrete_fields
+    now = timezone.now()
+    # (attribute name, default) per column; a stamped column (auto_now_add) is a constant.
+    spec: list[tuple[str | None, Any]] = [
+        (None, now)
+        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False)
+        else (f.attname, f.get_default())
+        for f in fields
+    ]
+    # COPY takes JSON as Jsonb; bulk_create (elsewhere) takes the value itself.
+    json_columns = (
+        [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+        if connection.vendor == "postgresql"
+        else []
+    )
+
+    def values(row: Any) -> list[Any]:
+        out = [getattr(row, name, default) if name else default for name, default in spec]
+        for i in json_columns:
+            out[i] = Jsonb(out[i])
+        return out
+
     if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(objects, batch_size=2000)
+        names = [f.attname for f in fields]
+        instances = [
+            model(**{n: v for n, v in zip(names, values(row), strict=True) if n != "id"})
+            for row in rows
+        ]
+        made = model._default_manager.bulk_create(instances, batch_size=2000)
+        for row, obj in zip(rows, made, strict=True):
+            row.id = obj.pk
+            if isinstance(row, models.Model):
+                row._state.adding = False
         return
-    meta = model._meta
-    fields = meta.concrete_fields
+    table = model._meta.db_table
     with connection.cursor() as cursor:
-        # Ids from the table's own sequence, taken first: COPY cannot return them.
+        # Ids taken first: COPY cannot return them.
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [meta.db_table, len(objects)],
+            [table, len(rows)],
         )
-        for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
-            obj.pk = pk
+        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+            row.id = pk
         columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-        with cursor.copy(f"COPY {meta.db_table} ({columns}) FROM STDIN") as copy:
-            for obj in objects:
-                copy.write_row([f.pre_save(obj, add=True) for f in fields])
-    for obj in objects:
-        obj._state.adding = False
+        # Django's error classes (IntegrityError for a unique constraint), as for any query.
+        with (
+            connection.wrap_database_errors,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(values(row))
+    for row in rows:
+        if isinstance(row, models.Model):
+            row._state.adding = False
 
 
 def _lock_cursors(tenant_ids: list[int]) -> dict[int, UsageCursor]:

@@ -2,9 +2,10 @@
 
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -148,7 +149,7 @@ def supplier_state_now(tenant: Tenant) -> str:
     return provider.state if provider else tenant.state
 
 
-def price_invoice(invoice: Invoice, lines: Sequence[InvoiceLine], *, supplier_state: str) -> None:
+def price_invoice(invoice: Invoice, lines: Sequence[Any], *, supplier_state: str) -> None:
     """Price and tax a draft's lines and totals in memory (the caller writes them)."""
     place = invoice.tenant.state
     for line in lines:
@@ -200,10 +201,13 @@ def invoice_recompute(*, invoice: Invoice, supplier_state: str | None = None) ->
     return invoice
 
 
-def line_objects(invoice: Invoice, lines: Sequence[LineData]) -> list[InvoiceLine]:
-    """Unsaved lines for a draft, numbered in order."""
+def line_objects(
+    invoice: Invoice, lines: Sequence[LineData], make: Callable[..., Any] = InvoiceLine
+) -> list[Any]:
+    """Unsaved lines for a draft, numbered in order (``make``: the model, or a plain object for
+    the monthly run, which writes many at once)."""
     return [
-        InvoiceLine(
+        make(
             invoice=invoice,
             position=index,
             kind=line.kind,
@@ -241,7 +245,8 @@ def invoice_build(
     period_start: datetime.date | None = None,
     period_end: datetime.date | None = None,
     notes: str = "",
-) -> tuple[Invoice, list[InvoiceLine]]:
+    make_line: Callable[..., Any] = InvoiceLine,
+) -> tuple[Invoice, list[Any]]:
     """A new draft and its lines, priced and taxed, not yet written (the monthly run writes many
     at once; ``invoice_create`` writes one)."""
     if not lines:
@@ -257,7 +262,7 @@ def invoice_build(
         created_by=actor if actor is not None and actor.is_authenticated else None,
         currency=tenant.currency,
     )
-    objects = line_objects(invoice, lines)
+    objects = line_objects(invoice, lines, make_line)
     price_invoice(invoice, objects, supplier_state=supplier_state)
     return invoice, objects
 
