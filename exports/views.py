@@ -10,7 +10,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from billing_portal.lib.http import AuthedRequest
+from billing_portal.lib.http import AuthedRequest, wants_fragment
 from exports.models import ExportJob
 from exports.services import EXPORT_PERM, may_export
 from tenants.access import require_staff_perm
@@ -60,7 +60,8 @@ def job_list(request: AuthedRequest) -> HttpResponse:
 def job_detail(request: AuthedRequest, job_id: int) -> HttpResponse:
     job = _job_for(request, job_id)
     context = {"job": job, "colours": STATUS_COLOURS}
-    template = "exports/detail.html#export-progress" if request.htmx else "exports/detail.html"
+    fragment = wants_fragment(request)
+    template = "exports/detail.html#export-progress" if fragment else "exports/detail.html"
     return render(request, template, context)
 
 
