@@ -13,10 +13,12 @@ the private database, the one the processes use.
 * ``stack``: a ``Stack`` for starting gunicorn, workers and beat against both; they are stopped
   at the end, and their logs are printed when the test fails.
 * ``smtp_sink``: an SMTP server on loopback (``stack`` sends mail to it when both are used).
+* ``figures``: ``figures("...")`` keeps a line of a test's figures, printed in a "figures" section
+  at the end of the run, so that CI's output shows them whether or not pytest captures output.
 """
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -169,3 +171,28 @@ def _plain_env() -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("DATABASE_", "REDIS_", "DJANGO_")) and k != "DEBUG"
     }
+
+
+FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def figures(request) -> Callable[[str], None]:
+    """Keep a line of figures for the end of the run (see ``pytest_terminal_summary``)."""
+    lines = request.config.stash.setdefault(FIGURES, [])
+
+    def keep(line: str) -> None:
+        lines.append(f"{request.node.name}: {line}")
+
+    return keep
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print the figures the tests kept. Every conftest that imports these fixtures registers
+    this hook too: the first call prints the lines and empties the list, later calls find none."""
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+        lines.clear()

@@ -371,7 +371,7 @@ class Service:
         except OSError:
             return ""
 
-    def log_tail(self, chars: int = 4000) -> str:
+    def log_tail(self, chars: int = 30000) -> str:
         return f"--- {self.name} ({self.log}) ---\n{self.log_text()[-chars:]}"
 
 

@@ -47,7 +47,9 @@ def test_a_payment_made_while_redis_is_down_is_recorded_and_its_receipt_sent_lat
     worker = stack.worker().start()
     beat = stack.beat(EMAIL_OUTBOX_FLUSH_SECONDS="2").start()
     stack.wait_for_web(web)
-    wait_until(lambda: "ready." in worker.log_text(), timeout=60)
+    # Both connected to Redis before it goes: the outage is one they live through.
+    assert wait_until(lambda: "ready." in worker.log_text(), timeout=60), worker.log_tail()
+    assert wait_until(lambda: "beat: Starting" in beat.log_text(), timeout=60), beat.log_tail()
     browser = signed_in(stack, owner)
     site = stack.site_url
     sheet = browser.get(f"{site}{reverse('invoices:detail', args=[invoice.pk])}", timeout=30)
