@@ -16,6 +16,7 @@ set -eu
 
 run_gunicorn() {
     exec gunicorn billing_portal.wsgi:application \
+        --config /app/docker/gunicorn.conf.py \
         --bind 0.0.0.0:8000 \
         --workers "${GUNICORN_WORKERS:-3}" \
         --threads "${GUNICORN_THREADS:-1}" \
