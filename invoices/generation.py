@@ -811,6 +811,13 @@ def generate_for_tenants(tenant_ids: list[int], period: Period, *, run: UsageRun
     return result
 
 
+def generate_chunk_by_id(run_id: int, tenant_ids: list[int]) -> RunResult:
+    """One chunk of a run, by the run's id (a Celery task, or a process of the command)."""
+    run = UsageRun.objects.get(pk=run_id)
+    period = Period(run.period_start, run.period_end)
+    return generate_for_tenants(tenant_ids, period, run=run)
+
+
 def _generate_chunk(tenant_ids: list[int], period: Period, run: UsageRun) -> RunResult:
     cursors = _lock_cursors(tenant_ids)
     done = _live_invoices(period, tenant_ids)

@@ -130,11 +130,8 @@ def daily_sweep() -> dict[str, object]:
 def generate_invoices_chunk(run_id: int, tenant_ids: list[int]) -> dict[str, object]:
     """Drafts for one chunk of tenants. Redelivered or run twice, it creates nothing twice."""
     from invoices import generation
-    from usage.models import UsageRun
 
-    run = UsageRun.objects.get(pk=run_id)
-    period = generation.Period(run.period_start, run.period_end)
-    result = generation.generate_for_tenants(tenant_ids, period, run=run)
+    result = generation.generate_chunk_by_id(run_id, tenant_ids)
     return {"created": result.created, "skipped": result.skipped, "failed": result.failed}
 
 

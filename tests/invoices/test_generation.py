@@ -332,3 +332,10 @@ def test_a_chunk_that_fails_is_done_tenant_by_tenant(subscribed, globex, plan, m
     )
     monkeypatch.undo()
     assert generation.generate_for_tenants([subscribed.pk, globex.pk], OCT, run=run).created == 1
+
+
+def test_the_command_refuses_processes_it_cannot_use(db):
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("generate_invoices", "--period", "2026-10", "--processes", "0")
+    with pytest.raises(CommandError, match="needs PostgreSQL"):
+        call_command("generate_invoices", "--period", "2026-10", "--processes", "2")

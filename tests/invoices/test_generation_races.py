@@ -13,7 +13,7 @@ from usage.models import Meter, UsageRecord
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_watermark_waits_for_an_insert_in_flight(acme):
+def test_the_watermark_waits_for_an_insert_in_flight(migrated_rows, acme):
     """A record inserted by a transaction that commits after the watermark was asked for must be
     below the watermark (billed by this run) or above it (left for the next): never below it
     but unseen, which is how a record would be skipped for ever."""
@@ -46,3 +46,35 @@ def test_the_watermark_waits_for_an_insert_in_flight(acme):
     writer.join()
     assert watermark >= done["id"]
     assert UsageRecord.objects.filter(pk=done["id"]).exists()
+
+
+def test_the_command_drafts_chunks_in_processes_of_its_own(
+    migrated_rows, acme, globex, plan, provider, settings
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from invoices.models import Invoice
+    from usage.models import Subscription
+
+    settings.INVOICE_RUN_CHUNK = 1
+    for tenant in (acme, globex):
+        Subscription.objects.create(tenant=tenant, plan=plan, starts_on=datetime.date(2026, 1, 1))
+        start = datetime.datetime(2026, 10, 3, tzinfo=generation.IST)
+        UsageRecord.objects.create(
+            tenant=tenant,
+            meter=Meter.objects.get(code="vcpu_hours"),
+            resource_id="vm-1",
+            quantity=Decimal("100"),
+            window_start=start,
+            window_end=start + datetime.timedelta(hours=1),
+            idempotency_key="a",
+        )
+    out = StringIO()
+    call_command("generate_invoices", "--period", "2026-10", "--processes", "2", stdout=out)
+    assert "2 drafts created" in out.getvalue()
+    assert Invoice.objects.filter(period_start=datetime.date(2026, 10, 1)).count() == 2
+    for invoice in Invoice.objects.all():
+        (line,) = invoice.lines.filter(kind="usage")
+        assert generation.line_records(line).count() == 1
