@@ -176,19 +176,31 @@ def login_is_locked(*, username: str, address: str) -> bool:
     limit = settings.LOGIN_FAILURE_LIMIT
     # The address limit is looser: an office behind one NAT shares it.
     user_key, addr_key = _lock_keys(username, address)
-    return (cache.get(user_key) or 0) >= limit or (cache.get(addr_key) or 0) >= limit * 4
+    try:
+        counts = cache.get_many([user_key, addr_key])
+    except Exception:
+        # The cache (Redis) is down: people can still sign in, unlimited until it is back.
+        log.warning("sign-in lockout unavailable: the cache did not answer", exc_info=True)
+        return False
+    return counts.get(user_key, 0) >= limit or counts.get(addr_key, 0) >= limit * 4
 
 
 def login_failure_record(*, username: str, address: str) -> None:
-    for key in _lock_keys(username, address):
-        # add() starts the window only once; incr() keeps its expiry.
-        if not cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS):
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS)
     log.warning("failed sign-in for %r from %s", username[:150], address)
+    try:
+        for key in _lock_keys(username, address):
+            # add() starts the window only once; incr() keeps its expiry.
+            if not cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS):
+                try:
+                    cache.incr(key)
+                except ValueError:
+                    cache.add(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+    except Exception:
+        log.warning("sign-in failure not counted: the cache did not answer", exc_info=True)
 
 
 def login_success_clear(*, username: str, address: str) -> None:
-    cache.delete(_lock_keys(username, address)[0])
+    try:
+        cache.delete(_lock_keys(username, address)[0])
+    except Exception:
+        log.warning("sign-in count not cleared: the cache did not answer", exc_info=True)

@@ -104,3 +104,15 @@ def test_password_change_requires_the_old_password(owner):
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("x-new-passphrase-1")
+
+
+def test_people_can_still_sign_in_while_the_cache_is_down(owner, monkeypatch):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    for method in ("get_many", "add", "incr", "delete"):
+        monkeypatch.setattr(cache, method, down)
+    assert sign_in(Client(), "alice", "wrong").status_code == 200  # refused, not a 500
+    assert sign_in(Client(), "alice", PASSWORD).status_code == 302
