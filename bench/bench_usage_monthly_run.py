@@ -35,6 +35,9 @@ MODULE = "bench_usage_monthly_run"
 RATIO_GOAL = 3.0
 RATE_GOAL = 500  # invoices per second
 BASELINE_RUNS = 3
+# The run drafts its chunks in as many processes as there are cores, as that many Celery
+# workers would; its aggregate is one query either way.
+PROCESSES = os.cpu_count() or 1
 CREATED_RE = re.compile(r"(\d+) drafts created, (\d+) skipped")
 
 AGGREGATE_SQL = """
@@ -209,7 +212,9 @@ def _main(s: data.Scale) -> None:
             flush=True,
         )
         measured = common.run_measured(
-            common.manage("generate_invoices", "--period", data.PERIOD),
+            common.manage(
+                "generate_invoices", "--period", data.PERIOD, "--processes", str(PROCESSES)
+            ),
             env=env,
             name=f"monthly-run-{number}",
         )
@@ -333,9 +338,11 @@ def _report(
         "",
         "### Method",
         "",
-        f"- The run: `manage.py generate_invoices --period {data.PERIOD}` as a process of its "
-        "own (DEBUG off), wall time from start to exit, Django start-up included; peak memory "
-        "is its RSS high-water mark from `wait4()` (PostgreSQL's server process not included). "
+        f"- The run: `manage.py generate_invoices --period {data.PERIOD} --processes "
+        f"{PROCESSES}` as a process of its own (DEBUG off; its chunks drafted by {PROCESSES} "
+        "spawned processes, as that many Celery workers would), wall time from start to exit, "
+        "Django start-ups included; peak memory is the RSS high-water mark of the largest of "
+        "its processes from `wait4()` (PostgreSQL's server process not included). "
         "It builds one draft per tenant (plan fee, a line per meter, dimension and month, "
         "one-time charges), records on each usage line the ranges of record ids it billed, "
         "and links each one-time charge to its line.",
