@@ -7,9 +7,8 @@ import email.message
 import io
 import re
 import sys
+import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -17,6 +16,29 @@ from celery import Celery
 from pypdf import PdfReader
 
 from tests.faults.stack import Service, Stack, json_lines, wait_until
+
+# --- Where the time goes -------------------------------------------------------------------
+
+
+class Stopwatch:
+    """Seconds per phase of the scenario, for the figures line."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.phases: list[tuple[str, float]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases.append((name, now - self.last))
+        self.last = now
+
+    @property
+    def total(self) -> float:
+        return time.monotonic() - self.started
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.phases)
+
 
 # --- The metering agent -----------------------------------------------------------------------
 
@@ -92,25 +114,37 @@ def run_sweep_twice(worker: Service, tasks: Tasks, timeout: float = 120) -> Coun
     return total
 
 
-@contextmanager
-def worker_on(stack: Stack, moment: datetime.datetime, name: str, **env: str) -> Iterator[Service]:
-    """A Celery worker whose clock starts at ``moment`` (see ``clock.py``), on a Redis database of
-    its own: only it takes the tasks sent there, and a clock weeks ahead never makes it take back
-    the real-time worker's unacknowledged tasks (Redis's visibility timeout is read off the
-    clock)."""
-    worker = stack.worker(name=name, **env)
-    # [python, -m, celery, ...] -> [python, -m, tests.e2e.scenario.clock, <moment>, celery, ...]
-    assert worker.argv[1:3] == ["-m", "celery"], worker.argv
-    worker.argv = [
-        sys.executable, "-m", "tests.e2e.scenario.clock", moment.isoformat(), *worker.argv[2:]
-    ]  # fmt: skip
-    worker.start()
-    try:
-        ready = wait_until(lambda: "ready." in worker.log_text(), timeout=90, interval=0.2)
-        assert ready, f"the worker on {moment} did not start:\n{worker.log_tail()}"
-        yield worker
-    finally:
-        worker.stop()
+@dataclass
+class MovedWorker:
+    """A Celery worker whose clock started at ``moment`` (see ``clock.py``), on a Redis database
+    of its own, and a sender to that database: only this worker takes the tasks sent there, and
+    a clock weeks ahead never makes it take back another worker's unacknowledged tasks (Redis's
+    visibility timeout is read off the clock)."""
+
+    moment: datetime.datetime
+    service: Service
+    tasks: Tasks
+
+    @classmethod
+    def start(
+        cls, stack: Stack, moment: datetime.datetime, name: str, db: int, **env: str
+    ) -> "MovedWorker":
+        service = stack.worker(name=name, REDIS_URL=stack.redis.url(db), **env)
+        # [python, -m, celery, ...] -> [python, -m, tests.e2e.scenario.clock, <moment>, celery, ...]
+        assert service.argv[1:3] == ["-m", "celery"], service.argv
+        service.argv = [
+            sys.executable, "-m", "tests.e2e.scenario.clock", moment.isoformat(), *service.argv[2:]
+        ]  # fmt: skip
+        return cls(moment, service.start(), Tasks(stack.redis.url(db)))
+
+    def ready(self, timeout: float = 120) -> Service:
+        up = wait_until(lambda: "ready." in self.service.log_text(), timeout, interval=0.2)
+        assert up, f"the worker on {self.moment} did not start:\n{self.service.log_tail()}"
+        return self.service
+
+    def stop(self) -> None:
+        self.tasks.close()
+        self.service.stop()
 
 
 # --- The SMTP server's mailbox --------------------------------------------------------------

@@ -15,7 +15,6 @@ files add up to the invoices and the money received; the next month's run bills 
 import csv
 import datetime
 import io
-import time
 from collections import Counter
 from decimal import Decimal
 
@@ -34,13 +33,14 @@ from tests.e2e.conftest import ConsoleLog
 from tests.e2e.scenario import journeys
 from tests.e2e.scenario.operations import (
     Metering,
+    MovedWorker,
+    Stopwatch,
     Tasks,
     attachments,
     pdf_text,
     run_sweep_twice,
     subject,
     subjects,
-    worker_on,
 )
 from tests.e2e.scenario.world import (
     ACME,
@@ -89,7 +89,7 @@ def usage_quantities(invoice: Invoice, meters: dict[int, Meter]) -> Counter[Key]
 
 
 def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
-    started = time.monotonic()
+    stopwatch = Stopwatch()
     today = timezone.localdate()
     month = generation.Period.previous_month(today)  # what beat's run on the 1st bills
     following = generation.Period.month(f"{today:%Y-%m}")
@@ -106,6 +106,22 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
     # The drafts' grace period is a setting: none, so the first sweep finalizes them.
     worker = stack.worker(concurrency=2, DRAFT_GRACE_DAYS="0").start()
     beat = stack.beat(EMAIL_OUTBOX_FLUSH_SECONDS="15").start()
+    # The later mornings, and the night of the next month's run, each on a worker whose clock
+    # stands there (started now, so that they are up when their day comes). Initech's due date
+    # is three days after today's issue; it is more than 15 days late (OVERDUE_GRACE_DAYS) on the
+    # sixteenth day after it.
+    due = today + datetime.timedelta(days=INITECH.terms)
+    mornings = {
+        "due": (due, S.SENT),
+        "overdue-1": (due + datetime.timedelta(days=1), S.OVERDUE),
+        "overdue-3": (due + datetime.timedelta(days=16), S.OVERDUE),
+    }
+    moved = {
+        step: MovedWorker.start(stack, at(day), f"worker-{step}", db, DRAFT_GRACE_DAYS="0")
+        for db, (step, (day, _)) in enumerate(mornings.items(), start=1)
+    }
+    first_of_next = at(following.end + datetime.timedelta(days=1), datetime.time(2))
+    next_run = MovedWorker.start(stack, first_of_next, "worker-next-month", len(moved) + 1)
     stack.wait_for_web(web)
     assert wait_until(lambda: "ready." in worker.log_text(), timeout=90, interval=0.2), (
         worker.log_tail()
@@ -113,6 +129,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
     tasks = Tasks(stack.env["REDIS_URL"])
     console = ConsoleLog()
     desks = journeys.Desks(browser, stack.site_url, console)
+
+    stopwatch.lap("start")
 
     # --- A month of usage over the API ------------------------------------------------------
     metering = Metering(stack.site_url, world.token)
@@ -139,6 +157,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
     assert UsageRecord.objects.count() == metering.accepted == distinct
     assert metering.duplicates == repeats
 
+    stopwatch.lap("usage")
+
     # --- The monthly run, as beat sends it on the 1st ---------------------------------------
     tasks.send(RUN)
     drafted = wait_until(lambda: month_invoices(month).count() >= len(CUSTOMERS), 180, 0.5)
@@ -158,6 +178,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
         "rejected": [],
     }
     repeats += 2
+
+    stopwatch.lap("run")
 
     # --- The grace period passes: the morning sweep finalizes the drafts --------------------
     # Two sweeps at once (a duplicated delivery, two pool processes): each draft finalized once.
@@ -186,6 +208,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
             assert invoice.igst > 0, name
     assert (initech.customer["gstin"], initech.place_of_supply) == ("", INITECH.state)
 
+    stopwatch.lap("finalize")
+
     # --- admin approves and sends each invoice in the browser -------------------------------
     with desks.signed_in("admin") as page:
         for invoice in sorted(invoices.values(), key=lambda i: i.number):
@@ -213,6 +237,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
         assert number in text, number
         assert invoice.tenant.legal_name in text, number
     assert mailed == Counter({number: 1 for number in sent})
+
+    stopwatch.lap("send")
 
     # --- Customers pay through Pay Now: Acme in full, Globex a part -------------------------
     acme.refresh_from_db()
@@ -256,6 +282,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
     )
     assert receipts_in, stack.logs()
 
+    stopwatch.lap("pay")
+
     # --- The mornings after: reminders once per step, overdue, suspended --------------------
     reminders_to = initech.tenant.billing_email
 
@@ -269,28 +297,20 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
     # Day 0 (today, the real-time worker): three days before Initech's due date.
     assert run_sweep_twice(worker, tasks)["reminders"] == 1
     assert wait_until(lambda: len(initech_reminders()) == 1, 60, 0.25), stack.logs()
-    clock_env = {"DRAFT_GRACE_DAYS": "0", "REDIS_URL": stack.redis.url(1)}
-    later = Tasks(stack.redis.url(1))
-    due = initech.due_date
-    assert due is not None
-    grace_days = 15  # OVERDUE_GRACE_DAYS' default: suspended once more than 15 days late
-    mornings = [
-        (due, 1, "due", S.SENT),
-        (due + datetime.timedelta(days=1), 1, "overdue-1", S.OVERDUE),
-        (due + datetime.timedelta(days=grace_days + 1), 1, "overdue-3", S.OVERDUE),
-    ]
-    for n, (morning, reminders, step, status) in enumerate(mornings, start=2):
-        with worker_on(stack, at(morning), f"worker-{morning:%d%b}", **clock_env) as moved:
-            swept = run_sweep_twice(moved, later)
-            assert swept["reminders"] == reminders, morning
-            assert swept["marked_overdue"] == (step == "overdue-1"), morning
-            assert wait_until(lambda n=n: len(initech_reminders()) >= n, 60, 0.25), moved.log_tail()
-            if status == S.OVERDUE and step == "overdue-3":
-                assert wait_until(
-                    lambda: any("suspended" in s for s in subjects(smtp_sink.received(), "asha@")),
-                    60,
-                    0.25,
-                ), moved.log_tail()
+    assert initech.due_date == due
+    for n, (step, (morning, status)) in enumerate(mornings.items(), start=2):
+        sweeper = moved[step].ready()
+        swept = run_sweep_twice(sweeper, moved[step].tasks)
+        assert swept["reminders"] == 1, morning
+        assert swept["marked_overdue"] == int(step == "overdue-1"), morning
+        assert wait_until(lambda n=n: len(initech_reminders()) >= n, 60, 0.25), sweeper.log_tail()
+        if step == "overdue-3":
+            assert wait_until(
+                lambda: any("suspended" in s for s in subjects(smtp_sink.received(), "asha@")),
+                60,
+                0.25,
+            ), sweeper.log_tail()
+        moved[step].stop()
         initech.refresh_from_db()
         assert initech.status == status, morning
         assert initech.emails.filter(kind=OutboundEmail.Kind.REMINDER).latest("pk").step == step
@@ -330,6 +350,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
         m for m in smtp_sink.received() if subject(m).startswith(f"{INITECH.name} suspended")
     ]
     assert str(notice["To"]) == world.admin.email
+
+    stopwatch.lap("mornings")
 
     # --- finance exports the month: the files add up to the invoices and the money ----------
     final = {i.number: i for i in month_invoices(month)}
@@ -371,17 +393,16 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
         for r in rows:
             assert Decimal(r[column]) == getattr(final[r["Number"]], FIELDS[column])
 
+    stopwatch.lap("export")
+
     # --- The next month's run bills the late batch, on a line naming its month --------------
-    with worker_on(
-        stack,
-        at(following.end + datetime.timedelta(days=1), datetime.time(2)),
-        "worker-next",
-        **clock_env,
-    ) as moved:
-        later.send(RUN)
-        drafted = wait_until(lambda: month_invoices(following).count() >= len(CUSTOMERS), 180, 0.5)
-        assert drafted, moved.log_tail()
-    later.close()
+    # The night of the 1st: beat's run, on the worker whose clock stands there, bills the month
+    # that has just ended (the one after the scenario's month).
+    night = next_run.ready()
+    next_run.tasks.send(RUN)
+    drafted = wait_until(lambda: month_invoices(following).count() >= len(CUSTOMERS), 180, 0.5)
+    assert drafted, night.log_tail()
+    next_run.stop()
     tasks.close()
     nxt = {i.tenant.display_name: i for i in month_invoices(following).select_related("tenant")}
     assert sorted(nxt) == sorted(c.name for c in CUSTOMERS)
@@ -403,6 +424,8 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
         billed += list(generation.line_records(line).values_list("pk", flat=True))
     assert sorted(billed) == sorted(UsageRecord.objects.values_list("pk", flat=True))
 
+    stopwatch.lap("next run")
+
     # --- Everything went out once, and the processes are still up ---------------------------
     assert [s.running for s in (web, worker, beat)] == [True, True, True]
     assert not console.csp_violations, console.csp_violations
@@ -417,14 +440,15 @@ def test_a_month_in_the_life(stack, smtp_sink, browser: Browser, figures):
     )
     invoices_made = Invoice.objects.count()
     applied = Payment.objects.filter(status="captured", applied_at__isnull=False).count()
-    elapsed = time.monotonic() - started
     figures(
         f"{UsageRecord.objects.count()} usage records ingested in {metering.posts} API batches "
         f"({repeats} duplicates stored once, {len(late.records)} late), {invoices_made} invoices "
         f"generated, {len(mail)} emails sent ({len(sent)} invoices with their PDF, "
         f"{len(sent_reminders)} reminders), {applied} payments applied "
-        f"({WebhookEvent.objects.count()} webhooks, each delivered twice), in {elapsed:.0f} s"
+        f"({WebhookEvent.objects.count()} webhooks, each delivered twice), "
+        f"in {stopwatch.total:.0f} s"
     )
+    figures(f"month in the life, seconds per phase: {stopwatch}")
 
 
 FIELDS = {"Total": "total", "Paid": "amount_paid", "Balance due": "balance_due"}
