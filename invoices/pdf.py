@@ -47,6 +47,9 @@ __all__ = [
 S = Invoice.Status
 ZERO = Decimal("0.00")
 TEMPLATE = "invoices/pdf/tax_invoice.html"
+# Given to the renderer, which parses it once, rather than linked from the template (a <link> is
+# parsed again for every document: a tenth of a one-page invoice's time).
+STYLESHEET = "css/pdf.css"
 SERVICE_ROWS_LIMIT = 1000  # resources listed on the service-level page; the usage export has all
 
 
@@ -324,12 +327,13 @@ def invoice_context(invoice: Invoice, state: PaymentState) -> dict[str, Any]:
 
 
 def render_invoice_html(invoice: Invoice, state: PaymentState) -> str:
-    """The document's HTML; Django autoescapes every value, so user text stays text."""
+    """The document's HTML (styled by ``STYLESHEET``); Django autoescapes every value, so user
+    text stays text."""
     return render_to_string(TEMPLATE, invoice_context(invoice, state))
 
 
 def _render(invoice: Invoice, state: PaymentState) -> bytes:
-    return render_pdf(render_invoice_html(invoice, state))
+    return render_pdf(render_invoice_html(invoice, state), stylesheets=(STYLESHEET,))
 
 
 def issued_pdf(*, invoice: Invoice) -> bytes:

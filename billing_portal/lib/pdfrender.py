@@ -14,12 +14,18 @@ Why a process of its own (one per web or worker process, started on first use an
   serves only files under the project's ``static/`` directory: no file://, no http(s) to anywhere,
   no data: URLs, so no attachment or image in a document can read the machine or the network.
 
-The renderer is reused for many documents (WeasyPrint's font and stylesheet caches stay warm) and
-replaced after ``RECYCLE_AFTER`` documents, after a timeout, or when it dies. Requests from the
-threads of one process take turns (a lock): one render at a time per process.
+The renderer is reused for many documents and keeps what does not depend on the document: one
+fontconfig/Pango font configuration (WeasyPrint otherwise loads fontconfig's font list and starts
+cold glyph caches for every document: a third of a one-page invoice) and the project stylesheets a
+caller names, parsed once (``stylesheets``; a <link> would be parsed again for every document). Its
+garbage collector ignores the warm objects (``gc.freeze``) and runs less often, since WeasyPrint
+allocates hundreds of thousands of short-lived objects per document. It is replaced after
+``RECYCLE_AFTER`` documents, after a timeout, or when it dies. Requests from the threads of one
+process take turns (a lock): one render at a time per process.
 
-Protocol on the renderer's stdin/stdout: the parent sends an 8-byte length and the HTML (UTF-8);
-the renderer answers one status byte (``K`` a PDF, ``E`` an error text), an 8-byte length and the
+Protocol on the renderer's stdin/stdout: the parent sends an 8-byte length and the names of the
+stylesheets (static paths, one a line), then an 8-byte length and the HTML (both UTF-8); the
+renderer answers one status byte (``K`` a PDF, ``E`` an error text), an 8-byte length and the
 payload.
 """
 
@@ -84,12 +90,14 @@ class _Renderer:
             if stream is not None:
                 stream.close()
 
-    def render(self, html: bytes, deadline: float) -> bytes:
+    def render(self, html: bytes, stylesheets: bytes, deadline: float) -> bytes:
         if self.proc.stdin is None or self.proc.stdout is None:  # pragma: no cover - Popen(PIPE)
             raise PdfRenderError("the PDF renderer has no pipes")
         self.documents += 1
         try:
-            self.proc.stdin.write(_LEN.pack(len(html)) + html)
+            self.proc.stdin.write(
+                _LEN.pack(len(stylesheets)) + stylesheets + _LEN.pack(len(html)) + html
+            )
             self.proc.stdin.flush()
         except OSError as error:
             raise PdfRenderError(f"the PDF renderer stopped: {error}") from error
@@ -132,8 +140,13 @@ def _settings() -> tuple[Path, int, float]:
     return static_root, memory_mb, timeout
 
 
-def render_pdf(html: str, *, timeout: float | None = None) -> bytes:
-    """The PDF of ``html`` (already escaped: this renders it, it does not clean it)."""
+def render_pdf(
+    html: str, *, stylesheets: tuple[str, ...] = (), timeout: float | None = None
+) -> bytes:
+    """The PDF of ``html`` (already escaped: this renders it, it does not clean it), styled by
+    ``stylesheets`` (paths under ``static/``, e.g. ``"css/pdf.css"``, parsed once per renderer)
+    besides whatever the document links."""
+    names = "\n".join(stylesheets).encode("utf-8")
     global _renderer
     static_root, memory_mb, default_timeout = _settings()
     with _lock:
@@ -144,7 +157,7 @@ def render_pdf(html: str, *, timeout: float | None = None) -> bytes:
             _renderer = _Renderer(static_root, memory_mb)
         renderer = _renderer
         try:
-            return renderer.render(html.encode("utf-8"), deadline)
+            return renderer.render(html.encode("utf-8"), names, deadline)
         except TimeoutError:
             renderer.stop()
             _renderer = None
@@ -217,25 +230,45 @@ def _limit_memory(extra_mb: int) -> None:
 
 
 def _serve(static_root: Path, memory_mb: int) -> None:
+    import gc
     import logging
 
-    from weasyprint import HTML
+    from weasyprint import CSS, HTML
+    from weasyprint.text.fonts import FontConfiguration
 
     logging.getLogger("weasyprint").setLevel(logging.ERROR)  # refused URLs are expected
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     fetcher = _static_fetcher(static_root)
+    # Safe to share between documents: a document can add fonts to it only through @font-face,
+    # whose files the fetcher takes from static/ alone; the renderer is recycled anyway.
+    font_config = FontConfiguration()
+    sheets: dict[str, Any] = {}
 
-    def render(html: str) -> bytes:
-        return HTML(string=html, base_url=STATIC_BASE_URL, url_fetcher=fetcher).write_pdf()
+    def stylesheet(name: str) -> Any:
+        if name not in sheets:  # through the fetcher: a static file or an error
+            sheets[name] = CSS(
+                url=STATIC_BASE_URL + name, url_fetcher=fetcher, font_config=font_config
+            )
+        return sheets[name]
 
-    render("<p>₹</p>")  # load fonts and caches before the limit counts what is already there
+    def render(html: str, names: list[str]) -> bytes:
+        document = HTML(string=html, base_url=STATIC_BASE_URL, url_fetcher=fetcher)
+        return document.write_pdf(
+            stylesheets=[stylesheet(name) for name in names], font_config=font_config
+        )
+
+    render("<p>₹</p>", [])  # load fonts and caches before the limit counts what is already there
+    gc.freeze()  # the warm modules, fonts and caches: no collection needs to walk them again
+    gc.set_threshold(10_000, 10, 10)  # young collections every 10,000 objects, not 700
     _limit_memory(memory_mb)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while header := stdin.read(_LEN.size):
         (size,) = _LEN.unpack(header)
+        names = [name for name in stdin.read(size).decode("utf-8").split("\n") if name]
+        (size,) = _LEN.unpack(stdin.read(_LEN.size))
         html = stdin.read(size).decode("utf-8")
         try:
-            status, payload = b"K", render(html)
+            status, payload = b"K", render(html, names)
         except MemoryError:
             status, payload = b"E", b"the PDF needs more memory than a render may use"
         except Exception as error:
