@@ -20,7 +20,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from billing_portal.lib.exports.cells import FORMULA_TRIGGERS, safe_cell
-from billing_portal.lib.exports.table import Column, Kind, Table, Totals
+from billing_portal.lib.exports.table import Column, Kind, Table, TextRows, Totals
 from billing_portal.lib.money import format_inr, money_round
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -153,7 +153,11 @@ def write_csv(
             if progress is not None and rows % PROGRESS_EVERY == 0:
                 progress(rows)
 
-    for chunk in csv_lines(table, counted()):
+    printed = getattr(raw_rows, "text_columns", None)
+    source: Iterator[Sequence[Any]] = (
+        TextRows(counted(), printed) if printed is not None else counted()
+    )
+    for chunk in csv_lines(table, source):
         target.write(chunk)
     return rows
 
