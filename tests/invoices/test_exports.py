@@ -4,6 +4,8 @@ with numbers a spreadsheet can add, formulas neutralised, and each user's tenant
 import csv
 import datetime
 import io
+import shutil
+import subprocess
 from decimal import Decimal as D
 
 import pytest
@@ -315,3 +317,49 @@ def test_a_member_of_two_tenants_exports_the_active_one(invoices, other_owner, a
     session.save()
     rows = csv_rows(client.get(EXPORT, {"format": "csv"}))
     assert {r["Customer"] for r in rows} == {"Acme Cloud"}
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="needs LibreOffice (apt-get install libreoffice-calc)")
+def test_a_spreadsheet_program_opens_the_xlsx_and_shows_the_same_amounts(
+    invoices, finance, tmp_path
+):
+    """LibreOffice Calc, headless, opens the export and saves what it shows as CSV."""
+    response = client_for(finance).get(EXPORT, {"format": "xlsx"})
+    content = response.getvalue() if not response.streaming else b"".join(response)
+    book = tmp_path / "invoices.xlsx"
+    book.write_bytes(content)
+    subprocess.run(  # noqa: S603 - our own arguments
+        [
+            SOFFICE,
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--convert-to",
+            "csv",
+            "--outdir",
+            str(tmp_path),
+            str(book),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    shown = list(csv.reader((tmp_path / "invoices.csv").read_text(encoding="utf-8").splitlines()))
+    header, data, totals = shown[0], shown[1:-1], shown[-1]
+    col = {name: i for i, name in enumerate(header)}
+    assert len(data) == 5
+
+    def amount(text: str) -> D:
+        return D(text.replace("₹", "").replace(",", "").strip())
+
+    for invoice in invoices.values():
+        if invoice.number is None:
+            continue
+        (row,) = [r for r in data if r[col["Number"]] == invoice.number]
+        assert amount(row[col["Total"]]) == invoice.total
+        # A date cell shows as a date, not as the serial number underneath.
+        assert "/" in row[col["Issue date"]] or "-" in row[col["Issue date"]]
+    summary = client_for(finance).get(reverse("invoices:list")).context["summary"]
+    assert amount(totals[col["Total"]]) == summary.invoiced
