@@ -77,7 +77,9 @@ class Tasks:
     """Sends tasks by name to a broker, as beat does (no result backend: the effects are read)."""
 
     def __init__(self, broker_url: str) -> None:
-        self.app = Celery("scenario", broker=broker_url)
+        # Not the current app: the project's shared tasks, run eagerly by later tests in this
+        # process, must keep resolving to the project's own app.
+        self.app = Celery("scenario", broker=broker_url, set_as_current=False)
 
     def send(self, name: str, *args: object) -> None:
         self.app.send_task(name, args=list(args))
