@@ -58,7 +58,9 @@ def test_a_worker_killed_mid_run_and_restarted_finishes_it_once(provider, plan, 
     # thirty chunks, so the kill lands with most of them still to do.
     settings = {"CELERY_VISIBILITY_TIMEOUT": "3", "INVOICE_RUN_CHUNK": "2"}
     worker = stack.worker(**settings).start()
-    sender = Celery("fault-test", broker=stack.env["REDIS_URL"])
+    # Not the current app: otherwise every shared task this process calls later (the rest of the
+    # suite, run eagerly) would resolve to this bare app and go to its broker instead.
+    sender = Celery("fault-test", broker=stack.env["REDIS_URL"], set_as_current=False)
     try:
         sender.send_task("invoices.tasks.generate_monthly_invoices", args=["2026-10"])
         started = wait_until(lambda: _invoices() >= 3, timeout=120, interval=0.02)
