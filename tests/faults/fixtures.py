@@ -173,6 +173,21 @@ def _plain_env() -> dict[str, str]:
     }
 
 
+@pytest.fixture(autouse=True)
+def _celery_current_app_kept() -> Iterator[None]:
+    """Put the project's Celery app back as the current one after each test.
+
+    A test that sends tasks to a real worker makes a Celery app of its own, and a new app makes
+    itself the current one unless told otherwise: the project's shared tasks, which later tests
+    run eagerly in this process, would then resolve to that app, where a task module imported
+    after it was made is not registered (``NotRegistered: payments.sandbox.tasks...``)."""
+    from celery import _state
+
+    app = _state.get_current_app()
+    yield
+    app.set_current()
+
+
 FIGURES = pytest.StashKey[list[str]]()
 
 
