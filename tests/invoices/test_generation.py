@@ -335,7 +335,11 @@ def test_a_chunk_that_fails_is_done_tenant_by_tenant(subscribed, globex, plan, m
 
 
 def test_the_command_refuses_processes_it_cannot_use(db):
+    from django.db import connection
+
     with pytest.raises(CommandError, match="at least 1"):
         call_command("generate_invoices", "--period", "2026-10", "--processes", "0")
+    if connection.vendor == "postgresql":
+        return  # runs there: tests/invoices/test_generation_races.py
     with pytest.raises(CommandError, match="needs PostgreSQL"):
         call_command("generate_invoices", "--period", "2026-10", "--processes", "2")
