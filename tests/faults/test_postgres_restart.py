@@ -60,7 +60,7 @@ class Sender:
 
 
 def test_postgres_restarting_during_ingestion_costs_a_503_and_no_record_twice(
-    acme, billing_admin, stack, stack_db, pg_cluster
+    figures, acme, billing_admin, stack, stack_db, pg_cluster
 ):
     _, token = services.ingest_token_create(name="metering", actor=billing_admin)
     web = stack.web(DATABASE_POOL_TIMEOUT="2").start()
@@ -115,7 +115,7 @@ def test_postgres_restarting_during_ingestion_costs_a_503_and_no_record_twice(
     stack_db.reconnect()  # the test's own connection did not survive the restarts
     keys = list(UsageRecord.objects.filter(tenant=acme).values_list("idempotency_key", flat=True))
     assert len(keys) == len(set(keys)) == BATCH * len(names)
-    print(
-        f"\npostgres restarts: {len(sender.statuses)} posts, {sender.statuses.count(503)} "
+    figures(
+        f"postgres restarts: {len(sender.statuses)} posts, {sender.statuses.count(503)} "
         f"answered 503, {len(keys)} records stored once each"
     )

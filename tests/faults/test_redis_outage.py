@@ -38,7 +38,7 @@ def signed_in(stack, user) -> requests.Session:
 
 
 def test_a_payment_made_while_redis_is_down_is_recorded_and_its_receipt_sent_later(
-    provider, acme, owner, billing_admin, stack, smtp_sink
+    figures, provider, acme, owner, billing_admin, stack, smtp_sink
 ):
     invoice = InvoiceBuilder(staff=billing_admin, tenant=acme)(Invoice.Status.SENT)
     amount = invoice.balance_due
@@ -124,7 +124,7 @@ def test_a_payment_made_while_redis_is_down_is_recorded_and_its_receipt_sent_lat
     assert worker.running
     assert beat.running
     assert web.running
-    print(
-        f"\nredis outage: payment {payment.gateway_payment_id} of ₹{amount} recorded with Redis "
+    figures(
+        f"redis outage: payment {payment.gateway_payment_id} of ₹{amount} recorded with Redis "
         f"down; receipt {receipt.pk} sent after it came back"
     )

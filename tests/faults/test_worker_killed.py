@@ -52,7 +52,7 @@ def _invoices() -> int:
     return Invoice.objects.filter(period_start=OCT.start, kind="subscription").count()
 
 
-def test_a_worker_killed_mid_run_and_restarted_finishes_it_once(provider, plan, stack):
+def test_a_worker_killed_mid_run_and_restarted_finishes_it_once(figures, provider, plan, stack):
     tenants = _month_of_usage(plan)
     # A killed worker's unacknowledged chunk comes back after 3 s; two tenants a chunk make
     # thirty chunks, so the kill lands with most of them still to do.
@@ -105,7 +105,7 @@ def test_a_worker_killed_mid_run_and_restarted_finishes_it_once(provider, plan, 
         .values_list("tenant", "q")
     )
     assert billed == used
-    print(
-        f"\nkilled-worker run: {at_kill} of {TENANTS} invoices before SIGKILL, "
+    figures(
+        f"killed-worker run: {at_kill} of {TENANTS} invoices before SIGKILL, "
         f"{_invoices()} after the restart, {UsageRecord.objects.count()} records billed once"
     )
