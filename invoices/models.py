@@ -25,7 +25,10 @@ class Invoice(models.Model):
         VOIDED = "voided", "Voided"
         REFUNDED = "refunded", "Refunded"
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="invoices")
+    # Indexed by invoice_tenant_issued, which begins with it.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, related_name="invoices", db_index=False
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.SUBSCRIPTION)
     # Only invoices.lifecycle.invoice_transition writes this field.
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.DRAFT)
@@ -156,7 +159,10 @@ class InvoiceLine(models.Model):
         ONE_TIME = "one_time", "One-time"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    # Indexed by line_invoice_position, which begins with it.
+    invoice = models.ForeignKey(
+        Invoice, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
     position = models.PositiveIntegerField(default=0)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ONE_TIME)
     description = models.CharField(max_length=300)

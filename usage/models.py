@@ -276,8 +276,16 @@ class UsageRange(models.Model):
     """
 
     line = models.ForeignKey(InvoiceLine, on_delete=models.CASCADE, related_name="usage_ranges")
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="+")
+    # The tenant and meter of the records, to find them: the line's own (its invoice's tenant,
+    # the meter it bills), kept here for the index, not as constraints of their own. Django still
+    # cascades a tenant's deletion and protects a meter in use; what the database would check
+    # again, row by row for every range a monthly run writes, the line's key already holds.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    meter = models.ForeignKey(
+        Meter, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     dimension_value = models.CharField(max_length=60, blank=True)
     window_from = models.DateTimeField()
     window_to = models.DateTimeField()
