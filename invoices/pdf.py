@@ -116,7 +116,6 @@ def format_percent(value: Decimal) -> str:
 
 @dataclass(frozen=True)
 class LineRow:
-    number: int
     description: str
     detail: str
     period: str
@@ -157,14 +156,13 @@ def _period(start: datetime.date | None, end: datetime.date | None) -> str:
 
 def _line_rows(invoice: Invoice, lines: list[InvoiceLine]) -> list[LineRow]:
     rows = []
-    for index, line in enumerate(lines, start=1):
+    for line in lines:
         own_period = (line.period_start, line.period_end) != (
             invoice.period_start,
             invoice.period_end,
         )
         rows.append(
             LineRow(
-                number=index,
                 description=line.description,
                 detail=line.pricing_detail,
                 period=_period(line.period_start, line.period_end) if own_period else "",

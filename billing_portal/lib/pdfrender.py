@@ -18,8 +18,12 @@ The renderer is reused for many documents and keeps what does not depend on the 
 fontconfig/Pango font configuration (WeasyPrint otherwise loads fontconfig's font list and starts
 cold glyph caches for every document: a third of a one-page invoice) and the project stylesheets a
 caller names, parsed once (``stylesheets``; a <link> would be parsed again for every document). Its
-garbage collector ignores the warm objects (``gc.freeze``) and runs less often, since WeasyPrint
-allocates hundreds of thousands of short-lived objects per document. It is replaced after
+garbage collector ignores the warm objects (``gc.freeze``) and does not run during a render:
+WeasyPrint allocates hundreds of thousands of objects per document, and collections in the middle
+of one took a tenth of a long invoice's CPU, now and then a full one that made a render 70%
+slower, and left garbage that grew the process by megabytes a document. One collection runs after
+each answer is sent, while the parent reads it (a 1000-line invoice peaks at the same memory
+either way: WeasyPrint keeps its boxes until the PDF is written). It is replaced after
 ``RECYCLE_AFTER`` documents, after a timeout, or when it dies. Requests from the threads of one
 process take turns (a lock): one render at a time per process.
 
@@ -229,6 +233,20 @@ def _limit_memory(extra_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _warn_without_harfbuzz_subset() -> None:
+    """Say so when WeasyPrint has to subset fonts with fontTools: it warns only through its logger,
+    which the renderer silences, and fontTools takes about 0.2 s of CPU per document (HarfBuzz
+    a few milliseconds). The Dockerfile and .ci/run install libharfbuzz-subset0."""
+    from weasyprint.text import ffi
+
+    if getattr(ffi, "harfbuzz_subset", True) is None:
+        sys.stderr.write(
+            "pdfrender: libharfbuzz-subset is missing, so WeasyPrint subsets fonts with fontTools "
+            "(about 0.2 s more per PDF); install libharfbuzz-subset0\n"
+        )
+        sys.stderr.flush()
+
+
 def _serve(static_root: Path, memory_mb: int) -> None:
     import gc
     import logging
@@ -257,9 +275,11 @@ def _serve(static_root: Path, memory_mb: int) -> None:
             stylesheets=[stylesheet(name) for name in names], font_config=font_config
         )
 
+    _warn_without_harfbuzz_subset()
     render("<p>₹</p>", [])  # load fonts and caches before the limit counts what is already there
+    gc.collect()
     gc.freeze()  # the warm modules, fonts and caches: no collection needs to walk them again
-    gc.set_threshold(10_000, 10, 10)  # young collections every 10,000 objects, not 700
+    gc.disable()  # collections run between documents (below), not in the middle of one
     _limit_memory(memory_mb)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while header := stdin.read(_LEN.size):
@@ -275,6 +295,7 @@ def _serve(static_root: Path, memory_mb: int) -> None:
             status, payload = b"E", f"{type(error).__name__}: {error}".encode()[:2000]
         stdout.write(status + _LEN.pack(len(payload)) + payload)
         stdout.flush()
+        gc.collect()  # the document's cyclic garbage, while the parent reads the answer
 
 
 if __name__ == "__main__":

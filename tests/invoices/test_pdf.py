@@ -311,8 +311,14 @@ def test_a_hundred_lines_flow_onto_more_pages_with_the_header_repeated(issue, ac
         assert "Taxable value" in page_text  # the table's header on every page
         assert re.search(r"Page \d+", page_text)
     text = flat(text_of(content))
-    assert "vm-000" in text
-    assert "vm-099" in text
+    # No serial-number column: each line is one row with its particulars, in the invoice's order.
+    rows = [
+        squash(f"vm-{i:03d} 998315 720 vCPU-hour ₹2.50 ₹1,800.00 ₹162.00 ₹162.00")
+        for i in range(100)
+    ]
+    positions = [squash(text).find(row) for row in rows]
+    assert -1 not in positions, [i for i, at in enumerate(positions) if at == -1]
+    assert positions == sorted(positions)
     assert "Total ₹2,12,400.00" in text  # 100 x 1,800 = 1,80,000 + 18%
 
 
@@ -521,6 +527,17 @@ def test_a_render_that_needs_too_much_memory_is_refused(settings):
         pdfrender.shutdown()
     settings.PDF_RENDER_MEMORY_MB = pdfrender.DEFAULT_MEMORY_MB
     assert "fine" in text_of(render_pdf("<p>fine</p>"))
+
+
+def test_the_renderer_says_when_fonts_would_be_subset_by_fonttools(monkeypatch, capsys):
+    from weasyprint.text import ffi
+
+    monkeypatch.setattr(ffi, "harfbuzz_subset", object())  # the library loaded
+    pdfrender._warn_without_harfbuzz_subset()
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(ffi, "harfbuzz_subset", None)  # not found: fontTools subsets
+    pdfrender._warn_without_harfbuzz_subset()
+    assert "install libharfbuzz-subset0" in capsys.readouterr().err
 
 
 # --- The download page ----------------------------------------------------------------------
