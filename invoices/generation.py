@@ -23,6 +23,7 @@ invoice per tenant and period, and the cursor row is locked while a tenant is bi
 import datetime
 import functools
 import logging
+import operator
 import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -269,9 +270,11 @@ def unbilled_records(
     else:
         floor = UsageCursor.objects.aggregate(low=Min("upto_id"))["low"] or 0
     records = records.filter(
-        Q(tenant__usage_cursor__isnull=True)
-        | Q(id__gt=F("tenant__usage_cursor__upto_id"))
-        | Q(window_start__gte=F("tenant__usage_cursor__billed_before"))
+        # No cursor row (billed_before is never null in one; the relation itself would be
+        # tested on the record's own tenant column, which always holds a value).
+        Q(usage_cursor__billed_before__isnull=True)
+        | Q(id__gt=F("usage_cursor__upto_id"))
+        | Q(window_start__gte=F("usage_cursor__billed_before"))
     )
     covered = ranges_holding(
         tenant_id=OuterRef("tenant_id"),
@@ -351,8 +354,8 @@ def _store_aggregate(run: UsageRun, period: Period) -> None:
         _late_month(period) if postgresql else None,
     ).annotate(
         # The tenant's cursor as the aggregate saw it (one per tenant: an aggregate, not a key).
-        cursor_upto_id=Max("tenant__usage_cursor__upto_id"),
-        cursor_billed_before=Max("tenant__usage_cursor__billed_before"),
+        cursor_upto_id=Max("usage_cursor__upto_id"),
+        cursor_billed_before=Max("usage_cursor__billed_before"),
     )
     if not postgresql:
         UsageRunGroup.objects.bulk_create(
@@ -493,7 +496,7 @@ def build_draft(
         span = month_span(group.month, period)
         name = meter.name + (f" - {dimension}" if dimension else "")
         if span.first_day < period.start:
-            name += f" (usage of {span.first_day:%b %Y}, received late)"
+            name += f" (usage of {span.label}, received late)"
         draft.usage_lines.append((len(draft.lines), group))
         draft.records += group.records
         draft.lines.append(
@@ -549,6 +552,7 @@ class MonthSpan:
     last_day: datetime.date  # the month's last, or the period's when the month runs past it
     window_from: datetime.datetime
     window_to: datetime.datetime
+    label: str  # "Sep 2026"
 
 
 @functools.lru_cache(maxsize=256)
@@ -563,6 +567,7 @@ def month_span(month: datetime.datetime, period: Period) -> MonthSpan:
         last_day=min(following - datetime.timedelta(days=1), period.end),
         window_from=start,
         window_to=min(end, period.end_moment),
+        label=f"{start:%b %Y}",
     )
 
 
@@ -664,6 +669,7 @@ def _write(
     insert_rows(
         InvoiceEvent,
         [SimpleNamespace(invoice_id=i.pk, type="created", amount=i.total) for i in invoices],
+        with_ids=False,
     )
     tenant_ids = [draft.tenant.pk for draft, _ in drafts]
     held: dict[int, list[UsageRange]] = {}
@@ -694,7 +700,7 @@ def _write(
             row.upto_id = max(row.upto_id, upto_id)
             row.billed_before = period.end_moment
             moved.append(row)
-    insert_rows(UsageRange, ranges)
+    insert_rows(UsageRange, ranges, with_ids=False)
     # Every cursor moved moves to the same place: one UPDATE, not one CASE per tenant.
     UsageCursor.objects.filter(tenant_id__in=[row.tenant_id for row in moved]).update(
         upto_id=Greatest("upto_id", Value(upto_id)), billed_before=period.end_moment
@@ -702,9 +708,10 @@ def _write(
     return invoices
 
 
-def insert_rows(model: type[models.Model], rows: list[Any]) -> None:
+def insert_rows(model: type[models.Model], rows: list[Any], *, with_ids: bool = True) -> None:
     """Insert new rows of ``model`` given as plain objects (``SimpleNamespace``) holding its
-    fields by attribute name, and set each one's ``id``.
+    fields by attribute name, and set each one's ``id`` (unless ``with_ids`` is false: rows
+    nothing refers to get theirs from the database and are not told).
 
     The run writes tens of thousands of lines and ranges; building a model instance for each and
     letting ``bulk_create`` prepare every value costs several times what the database takes to
@@ -713,15 +720,18 @@ def insert_rows(model: type[models.Model], rows: list[Any]) -> None:
     A field a row lacks takes its default; ``auto_now_add`` fields are stamped."""
     if not rows:
         return
-    fields = model._meta.concrete_fields
+    fields = [f for f in model._meta.concrete_fields if with_ids or not f.primary_key]
+    names = [f.attname for f in fields]
+    # What a row lacks takes the field's default; stamped columns (auto_now_add) take the time
+    # whatever the row holds (an unsaved model instance holds None there).
+    defaults = {f.attname: f.get_default() for f in fields}
     now = timezone.now()
-    # (attribute name, default) per column; a stamped column (auto_now_add) is a constant.
-    spec: list[tuple[str | None, Any]] = [
-        (None, now)
-        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False)
-        else (f.attname, f.get_default())
+    stamps = {
+        f.attname: now
         for f in fields
-    ]
+        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False)
+    }
+    pick = operator.itemgetter(*names)
     # COPY takes JSON as Jsonb; bulk_create (elsewhere) takes the value itself.
     json_columns = (
         [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
@@ -730,14 +740,12 @@ def insert_rows(model: type[models.Model], rows: list[Any]) -> None:
     )
 
     def values(row: Any) -> list[Any]:
-        held = vars(row)  # what the row sets: its fields by attribute name
-        out = [held.get(name, default) if name else default for name, default in spec]
+        out = list(pick({**defaults, **vars(row), **stamps}))
         for i in json_columns:
             out[i] = Jsonb(out[i])
         return out
 
     if connection.vendor != "postgresql":
-        names = [f.attname for f in fields]
         instances = [
             model(**{n: v for n, v in zip(names, values(row), strict=True) if n != "id"})
             for row in rows
@@ -750,13 +758,14 @@ def insert_rows(model: type[models.Model], rows: list[Any]) -> None:
         return
     table = model._meta.db_table
     with connection.cursor() as cursor:
-        # Ids taken first: COPY cannot return them.
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(rows)],
-        )
-        for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
-            row.id = pk
+        if with_ids:
+            # Ids taken first: COPY cannot return them.
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [table, len(rows)],
+            )
+            for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+                row.id = pk
         columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
         # Django's error classes (IntegrityError for a unique constraint), as for any query.
         with (
@@ -771,16 +780,21 @@ def insert_rows(model: type[models.Model], rows: list[Any]) -> None:
 
 
 def _lock_cursors(tenant_ids: list[int]) -> dict[int, UsageCursor]:
-    UsageCursor.objects.bulk_create(
-        [UsageCursor(tenant_id=pk, upto_id=0, billed_before=EPOCH) for pk in tenant_ids],
-        ignore_conflicts=True,
-    )
-    return {
-        row.tenant_id: row
-        for row in UsageCursor.objects.select_for_update()
-        .filter(tenant_id__in=tenant_ids)
-        .order_by("tenant_id")
-    }
+    """The tenants' cursors, locked in tenant order; a tenant never billed gets its first."""
+
+    def lock() -> dict[int, UsageCursor]:
+        rows = UsageCursor.objects.select_for_update().filter(tenant_id__in=tenant_ids)
+        return {row.tenant_id: row for row in rows.order_by("tenant_id")}
+
+    cursors = lock()
+    missing = [pk for pk in tenant_ids if pk not in cursors]
+    if missing:
+        UsageCursor.objects.bulk_create(
+            [UsageCursor(tenant_id=pk, upto_id=0, billed_before=EPOCH) for pk in missing],
+            ignore_conflicts=True,  # another run may have made it since
+        )
+        cursors = lock()
+    return cursors
 
 
 def generate_invoice(

@@ -45,6 +45,16 @@ class UsageRecord(models.Model):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="usage_records")
     meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="records")
+    # The tenant's billing cursor, joined on the tenant's id (no column of its own): the monthly
+    # run reads it beside each record without joining the tenants on the way.
+    usage_cursor = models.ForeignObject(
+        "UsageCursor",
+        on_delete=models.DO_NOTHING,
+        from_fields=["tenant"],
+        to_fields=["tenant"],
+        related_name="+",
+        null=True,
+    )
     resource_id = models.CharField(max_length=120)
     resource_name = models.CharField(max_length=200, blank=True)
     region = models.CharField(max_length=40, blank=True)
@@ -349,7 +359,11 @@ class UsageRunGroup(models.Model):
     """A row of a run's aggregate: one tenant's unbilled records of one meter, dimension value and
     month, with the tenant's cursor as the aggregate saw it."""
 
-    run = models.ForeignKey(UsageRun, on_delete=models.CASCADE, related_name="groups")
+    # Written by the tens of thousands in one COPY and read back by their run alone: no
+    # constraint for the database to check row by row at commit (Django still cascades).
+    run = models.ForeignKey(
+        UsageRun, on_delete=models.CASCADE, related_name="groups", db_constraint=False
+    )
     tenant_id = models.BigIntegerField()
     meter_id = models.BigIntegerField()
     dimension_value = models.CharField(max_length=60, blank=True)
