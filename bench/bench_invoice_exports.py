@@ -10,7 +10,7 @@ baseline measured in the same run on the same data.
   the same styles (bold frozen header, rupee and date formats, autofilter, totals row) and the
   same trick of reusing one styled cell per column. Goal: at most 1.3 x the baseline.
 
-Each measurement runs in a child process of its own, so its peak RSS (``ru_maxrss``) is its own.
+Each measurement runs in a child process of its own, so its peak RSS (``VmHWM``) is its own.
 PostgreSQL only, in ``billing_bench_exports`` (bench/_export_data.py). Run: ``make bench`` or
 ``.venv/bin/python -m bench invoice_exports [--rebuild] [--runs=N]``.
 """
@@ -67,6 +67,11 @@ def _today() -> datetime.date:
 
 
 def _peak_mb() -> float:
+    """This process's RSS high-water mark. VmHWM, not ``ru_maxrss``: after fork and exec, the
+    latter starts from the high-water mark of the process that started this one."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -183,21 +183,6 @@ def _warm_up(port: int, token: str, json_path: Path) -> None:
         thread.join()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its live children (gunicorn's master and workers)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        process, parent = int(stat.parent.name), int(fields[1])
-        if process == pid or parent == pid:
-            total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
-
-
 def _post_all(
     result: Round,
     s: data.Scale,
@@ -230,7 +215,7 @@ def _post_all(
         while not all(Path(f"{start_file}.ready{i}").exists() for i in range(CLIENTS)):
             assert all(c.poll() is None for c in clients), "a client failed while loading"
             time.sleep(0.05)
-        server_cpu = _cpu_seconds(server.pid)
+        server_cpu = common.tree_cpu_seconds(server.pid)
         start = time.time() + 0.5
         part = start_file.with_suffix(".part")
         part.write_text(repr(start))
@@ -244,7 +229,7 @@ def _post_all(
             assert client.returncode == 0, out[-2000:]
             result.client_cpu_s += usage.ru_utime + usage.ru_stime
             outputs.append(json.loads(out))
-        result.server_cpu_s = _cpu_seconds(server.pid) - server_cpu
+        result.server_cpu_s = common.tree_cpu_seconds(server.pid) - server_cpu
     errors = [e for o in outputs for e in o["errors"]]
     assert not errors, errors[:5]
     accepted = sum(o["accepted"] for o in outputs)

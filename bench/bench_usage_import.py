@@ -2,11 +2,12 @@
 
 The file (1,000,000 records; 10,000,000 with ``BENCH_SCALE=large``) is imported by the real
 command, ``manage.py import_usage FILE``, in a process of its own whose peak resident memory is
-read from ``wait4()``. The baseline, in the same run: the same rows, already in the table's own
-form (meter ids, dimensions as JSON, COPY text format), streamed by ``COPY ... FROM STDIN`` into
-the same table with the same indexes and constraints. The table is emptied before each load; the
-rounds alternate which goes first. Both loads must leave the same checksum over every stored
-column of every record, and the import must report every record accepted.
+its ``VmHWM``, read while it runs. The baseline, in the same run: the same rows, already in the
+table's own form (meter ids, dimensions as JSON, COPY text format), streamed by
+``COPY ... FROM STDIN`` into the same table with the same indexes and constraints. The table is
+emptied before each load; the rounds alternate which goes first. Both loads must leave the same
+checksum over every stored column of every record, and the import must report every record
+accepted.
 
 Goal (issue 4): the import at least 0.5 x the raw COPY's rows per second; its peak memory under
 300 MB whatever the size.
@@ -154,7 +155,8 @@ def _report(
         "",
         "- Import: `manage.py import_usage FILE` run as a process of its own (DEBUG off, as in "
         "production), wall time from start to exit, Django start-up included; peak memory is "
-        "its RSS high-water mark from `wait4()` (PostgreSQL's server process not included). "
+        "its RSS high-water mark (`VmHWM`, read every 50 ms; PostgreSQL's server process not "
+        "included). "
         "It parses and validates every record as the HTTP API does, then stores 10,000 a "
         "transaction: COPY into a temporary table, one `INSERT ... SELECT ... ON CONFLICT DO "
         "NOTHING`.",
