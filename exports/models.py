@@ -15,6 +15,10 @@ class ExportJob(models.Model):
         INVOICES = "invoices", "Invoices"
         INVOICE_LINES = "lines", "Invoice lines"
         INVOICE_PDFS = "invoice_pdfs", "Invoice PDFs (ZIP)"
+        PAYMENTS = "payments", "Payments"
+        REFUNDS = "refunds", "Refunds"
+        USAGE_RECORDS = "usage", "Usage records"
+        USAGE_BREAKDOWN = "usage_months", "Usage breakdown"  # per tenant, month and meter
 
     class Format(models.TextChoices):
         CSV = "csv", "CSV"

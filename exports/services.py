@@ -30,6 +30,14 @@ from tenants.roles import is_staff_member
 log = logging.getLogger(__name__)
 
 EXPORT_PERM = "invoices.export_invoice"
+K = ExportJob.Kind
+# What staff need beside EXPORT_PERM to read what a kind holds: the permission its page asks for.
+READ_PERMS: dict[str, str] = {
+    K.PAYMENTS: "payments.view_payment",
+    K.REFUNDS: "payments.view_refund",
+    K.USAGE_RECORDS: "usage.view_usagerecord",
+    K.USAGE_BREAKDOWN: "usage.view_usagerecord",
+}
 # A running job with no progress for this long is presumed dead; a redelivery takes it over.
 STALE_AFTER = datetime.timedelta(minutes=10)
 PROGRESS_EVERY_SECONDS = 1.0
@@ -41,12 +49,14 @@ class ExportRefused(Exception):
     """The requester may no longer export this, or it cannot be exported as asked."""
 
 
-def may_export(user: User, tenant_id: int | None) -> bool:
-    """Staff with the export permission (every tenant); a member of ``tenant_id`` (their own)."""
+def may_export(user: User, tenant_id: int | None, *, kind: str) -> bool:
+    """Staff with the export permission and the one to read ``kind`` (every tenant); a member of
+    ``tenant_id`` (their own)."""
     if not user.is_active:
         return False
     if is_staff_member(user):
-        return user.has_perm(EXPORT_PERM)
+        read = READ_PERMS.get(kind)
+        return user.has_perm(EXPORT_PERM) and (read is None or user.has_perm(read))
     return (
         tenant_id is not None and Membership.objects.filter(user=user, tenant_id=tenant_id).exists()
     )
@@ -118,11 +128,17 @@ Writer = Callable[[ExportJob, Path, Callable[[int], None]], tuple[str, int]]
 def _writer(kind: str) -> Writer:
     # The writers live with what they export; imported here, when a job runs.
     from invoices import exports as invoice_exports
+    from payments import exports as payment_exports
+    from usage import exports as usage_exports
 
     writers: dict[str, Writer] = {
-        ExportJob.Kind.INVOICES: invoice_exports.write_job,
-        ExportJob.Kind.INVOICE_LINES: invoice_exports.write_job,
-        ExportJob.Kind.INVOICE_PDFS: invoice_exports.write_pdfs_job,
+        K.INVOICES: invoice_exports.write_job,
+        K.INVOICE_LINES: invoice_exports.write_job,
+        K.INVOICE_PDFS: invoice_exports.write_pdfs_job,
+        K.PAYMENTS: payment_exports.write_job,
+        K.REFUNDS: payment_exports.write_job,
+        K.USAGE_RECORDS: usage_exports.write_job,
+        K.USAGE_BREAKDOWN: usage_exports.write_job,
     }
     return writers[kind]
 
@@ -143,7 +159,7 @@ def export_job_run(*, job_id: int) -> str:
             current.update(progress=done, progress_at=now)
 
     try:
-        if not may_export(job.requester, job.tenant_id):
+        if not may_export(job.requester, job.tenant_id, kind=job.kind):
             raise ExportRefused("You may no longer export these rows.")
         with tempfile.TemporaryDirectory(prefix="export-") as folder:
             path = Path(folder) / "export"

@@ -1,10 +1,12 @@
 """The pages of export jobs: a requester's list, one job's progress, and its download.
 
 A job is its requester's, and staff who may export see any; anyone else gets 404, as for a job
-that does not exist. Staff without the export permission get 403.
+that does not exist. Staff without the export permission (or the one to read what the job holds,
+such as payments) get 403.
 """
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
@@ -38,9 +40,10 @@ def _job_for(request: AuthedRequest, job_id: int) -> ExportJob:
     if job is None:
         raise Http404("No such export.")
     if is_staff_member(user):
-        require_staff_perm(user, EXPORT_PERM)
+        if not may_export(user, job.tenant_id, kind=job.kind):
+            raise PermissionDenied("Your role cannot do this.")
         return job
-    if job.requester_id != user.pk or not may_export(user, job.tenant_id):
+    if job.requester_id != user.pk or not may_export(user, job.tenant_id, kind=job.kind):
         raise Http404("No such export.")
     return job
 

@@ -20,7 +20,8 @@ from django.views.decorators.http import require_safe
 from billing_portal.lib.exports import XLSX_CONTENT_TYPE, csv_lines, write_xlsx
 from billing_portal.lib.http import AuthedRequest
 from exports.models import ExportJob
-from exports.services import EXPORT_PERM, export_job_create, params_of
+from exports.services import EXPORT_PERM, export_job_create
+from exports.shortcuts import export_job_redirect
 from invoices import exports as ex
 from invoices.selectors import invoices_for, list_ordering
 from tenants.access import require_staff_perm, tenant_scope
@@ -65,15 +66,9 @@ def invoice_export(request: AuthedRequest) -> HttpResponseBase:
         settings.EXPORT_PDF_INLINE_MAX_ROWS if fmt == "pdf" else settings.EXPORT_INLINE_MAX_ROWS
     )
     if count > inline_max:
-        job = export_job_create(
-            requester=request.user,
-            tenant_id=tenant_id,
-            kind=JOB_KINDS[which],
-            fmt=fmt,
-            params=params_of(request.GET),
-            row_count=count,
+        return export_job_redirect(
+            request, kind=JOB_KINDS[which], fmt=fmt, tenant_id=tenant_id, row_count=count
         )
-        return redirect("exports:detail", job_id=job.pk)
     if fmt == "csv":
         response = StreamingHttpResponse(
             csv_lines(export.table, export.rows(as_text=True)),

@@ -30,7 +30,7 @@ from django.db.models.functions import Coalesce, NullIf
 from django.http import QueryDict
 from django.utils import timezone
 
-from billing_portal.lib.exports import Column, Table, pdf_report, write_csv, write_xlsx
+from billing_portal.lib.exports import Column, Table, pdf_report, write_export
 from billing_portal.lib.exports import Kind as K
 from billing_portal.lib.gst import STATES
 from exports.services import query_of
@@ -258,11 +258,8 @@ def write_file(
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write the export to ``path``; return its rows."""
-    if fmt == "csv":
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            return write_csv(export.table, export.rows(as_text=True), handle, progress=progress)
-    if fmt == "xlsx":
-        return write_xlsx(export.table, export.rows(), str(path), notes=notes, progress=progress)
+    if fmt != "pdf":
+        return write_export(export, fmt, path, notes=notes, progress=progress)
     rows = list(export.rows())
     path.write_bytes(
         pdf_report(

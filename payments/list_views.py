@@ -1,52 +1,43 @@
-"""The payments page (/payments/) and its CSV export: payments, or refunds with ?kind=refunds.
+"""The payments page (/payments/) and its export: payments, or refunds with ?kind=refunds.
 
 Staff with ``payments.view_payment`` (``payments.view_refund`` for refunds) see every tenant and
 may pick one. A customer sees the organisation active in their session, read-only, without the
 columns that are the billing team's business: who recorded a payment, why it waits for review,
 internal notes and gateway order ids (the gateway payment id is on their receipt, so it stays).
 
-The export (CSV or XLSX, written by the shared exporter) answers exactly the page's rows,
-through the same FilterSet. Staff also need
-``invoices.export_invoice``; a customer exports their own organisation's rows, with the columns
-their page shows, as the usage export does.
+The export (CSV or XLSX, written by the shared exporter; payments/exports.py) answers exactly the
+page's rows, through the same FilterSet: at once up to EXPORT_INLINE_MAX_ROWS rows, otherwise as
+an export job whose page follows its progress. Staff also need ``invoices.export_invoice``; a
+customer exports their own organisation's rows, with the columns their page shows, as the usage
+export does.
 """
 
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.db.models import Aggregate, Count, F, Q, QuerySet, Sum
-from django.http import (
-    FileResponse,
-    Http404,
-    HttpResponse,
-    HttpResponseBadRequest,
-    StreamingHttpResponse,
-)
+from django.db.models import Aggregate, Count, Q, QuerySet, Sum
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 
-from billing_portal.lib.exports import XLSX_CONTENT_TYPE, Column, Table, csv_lines, write_xlsx
-from billing_portal.lib.exports import Kind as K
 from billing_portal.lib.http import AuthedRequest, wants_fragment
+from exports.services import EXPORT_PERM, ExportRefused
+from exports.shortcuts import export_response
 from invoices.views import PAGE_SIZES, CountedPaginator
+from payments import exports as ex
 from payments.filters import KINDS, PAYMENTS, REFUNDS, PaymentFilter
 from payments.models import Payment, Refund
-from tenants.access import require_staff_perm, scope_to_user
-from tenants.models import Tenant
+from payments.selectors import payment_filterset
+from tenants.access import require_staff_perm, tenant_scope
 from tenants.roles import is_staff_member
 
 VIEW_PERMS = {PAYMENTS: "payments.view_payment", REFUNDS: "payments.view_refund"}
-EXPORT_PERM = "invoices.export_invoice"
 ZERO = Decimal("0.00")
-GATEWAY_METHODS = {"upi": "UPI", "card": "Card", "netbanking": "Netbanking", "wallet": "Wallet"}
 
 
 # --- who sees what ----------------------------------------------------------------------------
@@ -56,40 +47,24 @@ GATEWAY_METHODS = {"upi": "UPI", "card": "Card", "netbanking": "Netbanking", "wa
 class Listing:
     kind: str
     staff: bool
-    rows: QuerySet[Any]  # every row the user may see, before any filter
+    tenant_id: int | None  # a customer's active organisation; None: staff, every tenant
 
 
 def _listing(request: AuthedRequest, kind: str) -> Listing:
-    """The rows of ``kind`` the user may see, or 403 (staff without the permission) / 404."""
-    user = request.user
-    staff = is_staff_member(user)
-    if kind == REFUNDS:
-        rows: QuerySet[Any] = scope_to_user(
-            Refund.objects.all(), user, tenant_field="invoice__tenant"
-        )
-        tenant_column = "invoice__tenant_id"
-    else:
-        rows = scope_to_user(Payment.objects.all(), user)
-        tenant_column = "tenant_id"
+    """Whose rows of ``kind`` the user sees, or 403 (staff without the permission) / 404."""
+    staff = is_staff_member(request.user)
     if staff:
-        require_staff_perm(user, VIEW_PERMS[kind])
-    else:
-        membership = request.active_membership
-        if not membership:  # a lazy object: test its truth, never "is None"
-            raise Http404("You are not a member of any organisation.")
-        rows = rows.filter(**{tenant_column: membership.tenant_id})
-    return Listing(kind=kind, staff=staff, rows=rows)
+        require_staff_perm(request.user, VIEW_PERMS[kind])
+    return Listing(kind=kind, staff=staff, tenant_id=tenant_scope(request))
 
 
 def _filterset(request: AuthedRequest, listing: Listing) -> PaymentFilter:
-    return PaymentFilter(
-        request.GET or None,
-        queryset=listing.rows,
+    return payment_filterset(
+        request.user,
+        request.GET,
         kind=listing.kind,
+        tenant_id=listing.tenant_id,
         today=timezone.localdate(),
-        tenants=Tenant.objects.order_by("display_name").only("id", "display_name")
-        if listing.staff
-        else None,
     )
 
 
@@ -204,7 +179,7 @@ def payment_list(request: AuthedRequest) -> HttpResponse:
         "page_sizes": PAGE_SIZES,
         "staff": staff,
         "can_export": not staff or request.user.has_perm(EXPORT_PERM),
-        "gateway_methods": GATEWAY_METHODS,
+        "gateway_methods": ex.GATEWAY_METHODS,
     }
     template = (
         "payments/list.html#payment-results" if wants_fragment(request) else "payments/list.html"
@@ -216,72 +191,6 @@ def payment_list(request: AuthedRequest) -> HttpResponse:
 
 
 # --- the export (CSV or XLSX, through the shared exporter) ---------------------------------
-
-
-def _label(choices: list[tuple[str, str]]) -> Callable[[Any], str]:
-    labels = dict(choices)
-    return lambda value: labels.get(value, value or "")
-
-
-def _gateway_method(value: str) -> str:
-    return GATEWAY_METHODS.get(value, value)
-
-
-STAFF_ONLY = {"Needs review", "Gateway order ID", "Note", "Recorded by"}
-PAYMENT_TABLE = Table(
-    title="Payments",
-    columns=(
-        Column("Payment ID", "id", K.INTEGER, width=10),
-        Column("Created at", "created_at", K.DATETIME, width=17),
-        Column("Captured at", "captured_at", K.DATETIME, width=17),
-        Column("Received on", "received_on", K.DATE, width=12),
-        Column("Customer", "tenant__display_name", width=28),
-        Column("Customer GSTIN", "tenant__gstin", width=18),
-        Column("Invoice number", "invoice__number", width=18),
-        Column("Amount (INR)", "amount", K.MONEY, total=True),
-        Column("Refunded (INR)", "amount_refunded", K.MONEY, total=True),
-        Column("Net received (INR)", "net", K.MONEY, total=True),
-        Column("Currency", "currency", width=8),
-        Column("Method", "method", show=_label(Payment.Method.choices), width=20),
-        Column("Gateway method", "gateway_method", show=_gateway_method, width=12),
-        Column("Status", "status", show=_label(Payment.Status.choices), width=12),
-        Column("Needs review", "review_reason", width=30),
-        Column("Reference", "reference", width=20),
-        Column("Gateway order ID", "gateway_order_id", width=22),
-        Column("Gateway payment ID", "gateway_payment_id", width=22),
-        Column("Failure reason", "failure_reason", width=30),
-        Column("Note", "note", width=30),
-        Column("Recorded by", "recorded_by__username", width=14),
-    ),
-    annotations={"net": F("amount") - F("amount_refunded")},
-    # Money received: captured payments only, as the summary's Captured and Refunded cards.
-    total_when=("status", lambda status: status == Payment.Status.CAPTURED),
-    total_label="Total of captured payments",
-)
-REFUND_TABLE = Table(
-    title="Refunds",
-    columns=(
-        Column("Refund ID", "id", K.INTEGER, width=10),
-        Column("Created at", "created_at", K.DATETIME, width=17),
-        Column("Processed at", "processed_at", K.DATETIME, width=17),
-        Column("Customer", "invoice__tenant__display_name", width=28),
-        Column("Customer GSTIN", "invoice__tenant__gstin", width=18),
-        Column("Invoice number", "invoice__number", width=18),
-        Column("Payment ID", "payment_id", K.INTEGER, width=10),
-        Column("Payment method", "payment__method", show=_label(Payment.Method.choices)),
-        Column("Payment reference", "payment__reference", width=20),
-        Column("Gateway payment ID", "payment__gateway_payment_id", width=22),
-        Column("Amount (INR)", "amount", K.MONEY, total=True),
-        Column("Status", "status", show=_label(Refund.Status.choices), width=12),
-        Column("Reason", "reason", width=30),
-        Column("Reference", "reference", width=20),
-        Column("Gateway refund ID", "gateway_refund_id", width=22),
-        Column("Failure reason", "failure_reason", width=30),
-        Column("Recorded by", "recorded_by__username", width=14),
-    ),
-    total_when=("status", lambda status: status == Refund.Status.PROCESSED),
-    total_label="Total of processed refunds",
-)
 
 
 @login_required
@@ -297,32 +206,18 @@ def payment_export(request: AuthedRequest) -> HttpResponseBase:
     listing = _listing(request, kind)
     if listing.staff:
         require_staff_perm(request.user, EXPORT_PERM)
-    filterset = _filterset(request, listing)
-    if filterset.is_bound and not filterset.is_valid():
-        # The page shows a bad filter and ignores it; a file would silently hold more rows.
-        return HttpResponseBadRequest(
-            " ".join(str(e) for errs in filterset.errors.values() for e in errs)
+    today = timezone.localdate()
+    try:
+        export = ex.payment_export(
+            request.user, request.GET, kind=kind, tenant_id=listing.tenant_id, today=today
         )
-    table = PAYMENT_TABLE if kind == PAYMENTS else REFUND_TABLE
-    if not listing.staff:
-        table = table.without(STAFF_ONLY)
-    rows = filterset.qs.order_by("-created_at", "-id")
-    filename = f"{kind}-{timezone.localdate():%Y%m%d}.{fmt}"
-    if fmt == "csv":
-        response: HttpResponseBase = StreamingHttpResponse(
-            csv_lines(table, table.rows(rows, as_text=True)),
-            content_type="text/csv; charset=utf-8",
-        )
-    else:
-        count = rows.count()
-        if count > settings.EXPORT_INLINE_MAX_ROWS:
-            return HttpResponseBadRequest(
-                f"These filters match {count:,} rows; an XLSX holds at most "
-                f"{settings.EXPORT_INLINE_MAX_ROWS:,}: narrow them, or export CSV."
-            )
-        handle = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
-        write_xlsx(table, table.rows(rows), handle)
-        handle.seek(0)
-        response = FileResponse(handle, content_type=XLSX_CONTENT_TYPE)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    except ExportRefused as error:
+        return HttpResponseBadRequest(str(error))
+    return export_response(
+        request,
+        export,
+        kind=ex.JOB_KINDS[kind],
+        fmt=fmt,
+        tenant_id=listing.tenant_id,
+        filename=export.filename(fmt, today),
+    )

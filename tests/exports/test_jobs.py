@@ -18,6 +18,8 @@ from exports.models import ExportJob
 from invoices.models import Invoice
 from invoices.pdf import invoice_pdf_filename
 from tests.conftest import client_for
+from tests.exports.conftest import download
+from tests.exports.conftest import queue as queue_export
 from tests.factories import UserFactory
 
 S = Invoice.Status
@@ -41,18 +43,9 @@ def three(make_invoice, globex):
 
 
 def queue(client, django_capture_on_commit_callbacks, **params) -> ExportJob:
-    """Ask for an export; the (eager) task runs when the request's transaction commits."""
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.get(EXPORT, params)
-    assert response.status_code == 302, response.content
-    job = ExportJob.objects.get()
-    assert response["Location"] == reverse("exports:detail", kwargs={"job_id": job.pk})
-    job.refresh_from_db()
+    job = queue_export(client, django_capture_on_commit_callbacks, EXPORT, **params)
+    assert ExportJob.objects.get() == job
     return job
-
-
-def download(client, job: ExportJob):
-    return client.get(reverse("exports:download", kwargs={"job_id": job.pk}))
 
 
 class TestTheJob:
@@ -134,6 +127,30 @@ class TestTheJob:
         job.refresh_from_db()
         assert job.status == "failed"
         assert "no longer" in job.error
+        assert not job.file
+
+    def test_staff_who_may_no_longer_read_payments_get_a_failed_payments_job(self, finance):
+        job = ExportJob.objects.create(requester=finance, kind="payments", format="csv")
+        finance.groups.get().permissions.remove(Permission.objects.get(codename="view_payment"))
+        assert services.export_job_run(job_id=job.pk) == "failed"
+        job.refresh_from_db()
+        assert "no longer" in job.error
+        assert not job.file
+
+    @pytest.mark.parametrize(
+        ("params", "error"),
+        [
+            ({"from": ["2026-12-01"], "to": ["2026-11-01"]}, "The start of the range is after"),
+            ({"tenant": ["999999"]}, "no longer exists"),
+        ],
+    )
+    def test_a_usage_job_whose_filters_no_longer_hold_fails_and_says_why(
+        self, finance, params, error
+    ):
+        job = ExportJob.objects.create(requester=finance, kind="usage", format="csv", params=params)
+        assert services.export_job_run(job_id=job.pk) == "failed"
+        job.refresh_from_db()
+        assert error in job.error
         assert not job.file
 
     def test_a_customers_job_holds_their_organisation_only(

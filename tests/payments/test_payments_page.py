@@ -1,5 +1,6 @@
-"""The payments page (/payments/) and its CSV export: who sees which rows, every filter, the
-summary to the paisa, the refunds tab, and an export that holds exactly the page's rows."""
+"""The payments page (/payments/) and its exports: who sees which rows, every filter, the
+summary to the paisa, the refunds tab, and an export (at once, or as an export job when large)
+that holds exactly the page's rows."""
 
 import csv
 import datetime
@@ -10,15 +11,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.contrib.auth.models import Group, Permission
+from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from exports.models import ExportJob
 from invoices.models import Invoice
 from payments.models import Payment, Refund
 from payments.services import payment_record_manual, refund_record
 from tests.conftest import client_for
+from tests.exports.conftest import download, queue, sheet_rows
 from tests.factories import UserFactory
 
 D = Decimal
@@ -26,6 +30,7 @@ S = Invoice.Status
 IST = ZoneInfo("Asia/Kolkata")
 NOW = datetime.datetime(2026, 11, 21, 12, 0, tzinfo=IST)
 INJECTION = '=HYPERLINK("http://evil.example","click")'
+EXPORT = "/payments/export"
 
 
 def at(day: str, time: str = "12:00") -> datetime.datetime:
@@ -486,6 +491,119 @@ class TestExport:
             .content.decode()
         )
         assert f'href="{reverse("payments:export")}?method=cheque&amp;format=csv"' in body
+
+
+class TestLargeExports:
+    """More rows than EXPORT_INLINE_MAX_ROWS, in CSV or XLSX as for the invoice list: an export
+    job writes the file with the same exporter, and only its requester and staff who export open
+    it (the job's own lifecycle: tests/exports/test_jobs.py)."""
+
+    @pytest.fixture(autouse=True)
+    def _small_limits(self, settings, tmp_path):
+        settings.EXPORT_INLINE_MAX_ROWS = 3
+        settings.MEDIA_ROOT = tmp_path / "media"
+
+    def test_a_large_xlsx_becomes_a_job_holding_the_pages_rows_and_totals(
+        self, data, finance, acme, django_capture_on_commit_callbacks
+    ):
+        finance.email = "farhan@cirrus.example"
+        finance.save()
+        client = client_for(finance)
+        params = {"tenant": acme.pk, "status": ["captured", "failed"], "period": "this_quarter"}
+        page = client.get(reverse("payments:list"), params).context
+        job = queue(client, django_capture_on_commit_callbacks, EXPORT, format="xlsx", **params)
+        assert (job.status, job.kind, job.format, job.row_count) == ("done", "payments", "xlsx", 4)
+        assert (job.tenant_id, job.filename) == (None, "payments-20261121.xlsx")
+        assert job.params["status"] == ["captured", "failed"]
+
+        header, *body, totals = sheet_rows(download(client, job), "Payments")
+        assert [r[0] for r in body] == [p.pk for p in page["page"]]
+        assert {r[0] for r in body} == data.acme
+        amount, refunded = header.index("Amount (INR)"), header.index("Refunded (INR)")
+        (_, captured, _), (_, refunds, _), _ = page["summary"].amounts
+        assert totals[0] == "Total of captured payments"
+        # NEFT 500.00 + UPI 679.45 + the one to review 1,180.00; the failed card is left out.
+        assert D(str(totals[amount])) == captured == D("2359.45")
+        assert D(str(totals[refunded])) == refunds == D("200.25")
+
+        (email,) = mail.outbox
+        assert email.to == ["farhan@cirrus.example"]
+        assert "Payments" in email.subject
+        assert f"/exports/{job.pk}/" in email.body
+
+    def test_the_jobs_file_is_the_one_answered_at_once_below_the_limit(
+        self, data, finance, settings, django_capture_on_commit_callbacks
+    ):
+        client = client_for(finance)
+        job = queue(client, django_capture_on_commit_callbacks, EXPORT, format="xlsx")
+        assert job.row_count == 6
+        settings.EXPORT_INLINE_MAX_ROWS = 6
+        inline = client.get(EXPORT, {"format": "xlsx"})
+        assert sheet_rows(download(client, job), "Payments") == sheet_rows(inline, "Payments")
+
+    def test_a_large_csv_and_refunds_become_jobs_too(
+        self, data, finance, globex, settings, django_capture_on_commit_callbacks
+    ):
+        client = client_for(finance)
+        assert client.get(EXPORT, {"format": "csv", "tenant": globex.pk}).streaming  # 2 rows
+        job = queue(client, django_capture_on_commit_callbacks, EXPORT, format="csv")
+        text = b"".join(download(client, job).streaming_content).decode()
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert {int(r["Payment ID"]) for r in rows} == data.acme | data.globex
+        settings.EXPORT_INLINE_MAX_ROWS = 1
+        job = queue(
+            client, django_capture_on_commit_callbacks, EXPORT, format="xlsx", kind="refunds"
+        )
+        assert (job.kind, job.filename) == ("refunds", "refunds-20261121.xlsx")
+        header, *body, totals = sheet_rows(download(client, job), "Refunds")
+        assert [r[0] for r in body] == [data.neft_refund.pk, data.pending_refund.pk]
+        assert D(str(totals[header.index("Amount (INR)")])) == D("200.25")  # processed only
+
+    def test_a_customers_job_holds_their_organisation_only(
+        self, data, owner, acme, globex, django_capture_on_commit_callbacks
+    ):
+        client = client_for(owner)
+        job = queue(
+            client, django_capture_on_commit_callbacks, EXPORT, format="xlsx", tenant=globex.pk
+        )
+        assert job.tenant_id == acme.pk
+        header, *body, _ = sheet_rows(download(client, job), "Payments")
+        assert {r[0] for r in body} == data.acme
+        assert {r[header.index("Customer")] for r in body} == {"Acme Cloud"}
+        assert not {"Recorded by", "Gateway order ID", "Needs review", "Note"} & set(header)
+
+    def test_only_the_requester_and_staff_who_export_payments_open_the_job(
+        self,
+        data,
+        owner,
+        viewer,
+        member_admin,
+        other_owner,
+        finance,
+        billing_admin,
+        django_capture_on_commit_callbacks,
+    ):
+        job = queue(client_for(owner), django_capture_on_commit_callbacks, EXPORT, format="csv")
+        detail = reverse("exports:detail", kwargs={"job_id": job.pk})
+        for user in (owner, finance, billing_admin):
+            assert download(client_for(user), job).status_code == 200
+        for user in (viewer, member_admin, other_owner):
+            assert client_for(user).get(detail).status_code == 404
+            assert download(client_for(user), job).status_code == 404
+        # Staff who export invoices but may not read payments.
+        finance.groups.get().permissions.remove(Permission.objects.get(codename="view_payment"))
+        assert download(client_for(finance), job).status_code == 403
+
+    def test_a_role_that_may_not_export_is_refused_before_any_job(self, data, finance):
+        group = finance.groups.get()
+        group.permissions.remove(Permission.objects.get(codename="export_invoice"))
+        assert client_for(finance).get(EXPORT, {"format": "xlsx"}).status_code == 403
+        group.permissions.add(Permission.objects.get(codename="export_invoice"))
+        group.permissions.remove(Permission.objects.get(codename="view_refund"))
+        client = client_for(finance)
+        assert client.get(EXPORT, {"format": "xlsx", "kind": "refunds"}).status_code == 403
+        assert client.get(EXPORT, {"format": "xlsx", "from": "yesterday"}).status_code == 400
+        assert not ExportJob.objects.exists()
 
 
 class TestPage:

@@ -1,4 +1,5 @@
-"""The usage dashboard and its CSV exports: totals, chart, presets, scoping, projection."""
+"""The usage dashboard and its exports: totals, chart, presets, scoping, projection, and exports
+too large to answer at once, which become export jobs."""
 
 import csv
 import datetime
@@ -9,11 +10,14 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
+from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from exports.models import ExportJob
 from invoices import generation, services
 from tests.conftest import client_for
+from tests.exports.conftest import download, queue, sheet_rows
 from tests.factories import UserFactory
 from usage.models import Meter, OneTimeCharge, Subscription, UsageRecord
 
@@ -417,6 +421,114 @@ def test_only_csv_or_xlsx_of_records_or_breakdown_are_offered(usage, billing_adm
     client = client_for(billing_admin)
     assert client.get(EXPORT, {"format": "ods"}).status_code == 400
     assert client.get(EXPORT, {"kind": "everything"}).status_code == 400
+
+
+# --- Exports too large to answer at once: export jobs ------------------------------------------
+
+
+@pytest.fixture
+def small_exports(settings, tmp_path):
+    settings.EXPORT_INLINE_MAX_ROWS = 3
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def test_a_large_xlsx_of_records_becomes_a_job_holding_the_filtered_records(
+    usage, billing_admin, small_exports, django_capture_on_commit_callbacks
+):
+    billing_admin.email = "asha@cirrus.example"
+    billing_admin.save()
+    client = client_for(billing_admin)
+    params = {"tenant": usage.pk, "period": "this_quarter", "category": "compute"}
+    job = queue(client, django_capture_on_commit_callbacks, EXPORT, format="xlsx", **params)
+    assert (job.status, job.kind, job.format, job.tenant_id) == ("done", "usage", "xlsx", None)
+    assert job.params["category"] == ["compute"]
+    assert job.filename == f"usage-records-{usage.pk}-20261001-20261231.xlsx"
+
+    header, *body = sheet_rows(download(client, job), "Usage records")
+    expected = UsageRecord.objects.filter(
+        tenant=usage,
+        meter__category="compute",
+        window_start__gte=datetime.datetime(2026, 10, 1, tzinfo=IST),
+    ).order_by("window_start", "id")
+    keys = header.index("Idempotency key")
+    assert [r[keys] for r in body] == [r.idempotency_key for r in expected]
+    assert [r[keys] for r in body] == ["october", "a", "c", "b"]
+    assert job.row_count == len(body) == 4
+    quantity = header.index("Quantity")
+    assert sum(D(str(r[quantity])) for r in body) == sum(r.quantity for r in expected)
+
+    (email,) = mail.outbox
+    assert email.to == ["asha@cirrus.example"]
+    assert "Usage records" in email.subject
+    assert f"/exports/{job.pk}/" in email.body
+
+
+def test_a_large_breakdown_becomes_a_job_whose_total_is_the_rated_amount(
+    usage, billing_admin, small_exports, django_capture_on_commit_callbacks
+):
+    client = client_for(billing_admin)
+    params = {"kind": "breakdown", "tenant": usage.pk, "period": "this_quarter"}
+    job = queue(client, django_capture_on_commit_callbacks, EXPORT, format="xlsx", **params)
+    assert (job.kind, job.row_count) == ("usage_months", 7)
+    header, *body, totals = sheet_rows(download(client, job), "Usage breakdown")
+    assert [(r[1], r[3], r[4]) for r in body] == [  # an empty cell reads back as None
+        ("2026-10", "vcpu_hours", None),
+        ("2026-11", "vcpu_hours", None),
+        ("2026-11", "ram_gb_hours", None),
+        ("2026-11", "ingress_gb", None),
+        ("2026-11", "egress_gb", None),
+        ("2026-11", "gpu_hours", "A100"),
+        ("2026-11", "gpu_hours", "T4"),
+    ]
+    amount = header.index("Rated amount (INR, before GST)")
+    assert totals[0] == "Total rated"
+    # 8.40 + 1,200.00 + 0.00 (egress inside the allowance) + 1,800.00 + 360.00
+    assert D(str(totals[amount])) == D("3368.40")
+
+
+def test_a_customers_job_holds_their_organisation_only(
+    usage, owner, globex, small_exports, django_capture_on_commit_callbacks
+):
+    client = client_for(owner)
+    assert client.get(EXPORT, {"format": "xlsx", "tenant": globex.pk}).status_code == 404
+    job = queue(client, django_capture_on_commit_callbacks, EXPORT, format="xlsx")
+    assert job.tenant_id == usage.pk
+    header, *body = sheet_rows(download(client, job), "Usage records")
+    assert len(body) == 7  # this month's, October's left out
+    assert {r[header.index("Tenant")] for r in body} == {"Acme Cloud"}
+    assert "globex-1" not in {r[header.index("Idempotency key")] for r in body}
+
+
+def test_only_the_requester_and_staff_who_export_open_a_usage_job(
+    usage,
+    owner,
+    viewer,
+    other_owner,
+    finance,
+    billing_admin,
+    small_exports,
+    django_capture_on_commit_callbacks,
+):
+    job = queue(client_for(owner), django_capture_on_commit_callbacks, EXPORT, format="csv")
+    detail = f"/exports/{job.pk}/"
+    for user in (owner, finance, billing_admin):
+        assert download(client_for(user), job).status_code == 200
+    for user in (viewer, other_owner):
+        assert client_for(user).get(detail).status_code == 404
+        assert download(client_for(user), job).status_code == 404
+
+
+def test_staff_who_may_not_export_or_read_usage_are_refused_before_any_job(
+    usage, finance, small_exports
+):
+    group = finance.groups.get()
+    group.permissions.remove(Permission.objects.get(codename="export_invoice"))
+    assert client_for(finance).get(EXPORT, {"format": "xlsx"}).status_code == 403
+    assert "Export records" not in dashboard(client_for(finance)).content.decode()
+    group.permissions.add(Permission.objects.get(codename="export_invoice"))
+    group.permissions.remove(Permission.objects.get(codename="view_usagerecord"))
+    assert client_for(finance).get(EXPORT, {"format": "xlsx"}).status_code == 403
+    assert not ExportJob.objects.exists()
 
 
 # --- This billing period: cost so far and the projected invoice ------------------------------

@@ -9,9 +9,11 @@ from billing_portal.lib.exports.cells import FORMULA_TRIGGERS, EchoBuffer, safe_
 from billing_portal.lib.exports.table import Column, Kind, Table, Totals
 from billing_portal.lib.exports.writers import (
     XLSX_CONTENT_TYPE,
+    Export,
     csv_lines,
     pdf_report,
     write_csv,
+    write_export,
     write_xlsx,
 )
 
@@ -20,6 +22,7 @@ __all__ = [
     "XLSX_CONTENT_TYPE",
     "Column",
     "EchoBuffer",
+    "Export",
     "Kind",
     "Table",
     "Totals",
@@ -27,5 +30,6 @@ __all__ = [
     "pdf_report",
     "safe_cell",
     "write_csv",
+    "write_export",
     "write_xlsx",
 ]

@@ -9,7 +9,8 @@ import datetime
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -272,6 +273,37 @@ def write_xlsx(
             about.append([_xlsx_text(label), _xlsx_text(value)])
     workbook.save(target)
     return rows
+
+
+# --- One list's export, to a file ---------------------------------------------------------------
+
+
+class Export(Protocol):
+    """A table and the query of its rows, for one user and one set of filters."""
+
+    @property
+    def table(self) -> Table: ...
+
+    def count(self) -> int: ...
+
+    def rows(self, *, as_text: bool = False) -> Iterator[Any]: ...
+
+
+def write_export(
+    export: Export,
+    fmt: str,
+    path: Path,
+    *,
+    notes: Sequence[tuple[str, str]] = (),
+    progress: Progress | None = None,
+) -> int:
+    """Write the export as CSV or XLSX to ``path`` (an export job's file); return its rows."""
+    if fmt == "csv":
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            return write_csv(export.table, export.rows(as_text=True), handle, progress=progress)
+    if fmt == "xlsx":
+        return write_xlsx(export.table, export.rows(), str(path), notes=notes, progress=progress)
+    raise ValueError(f"no {fmt!r} writer for a list's export")
 
 
 # --- PDF report --------------------------------------------------------------------------------
