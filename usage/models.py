@@ -54,6 +54,7 @@ class UsageRecord(models.Model):
         to_fields=["tenant"],
         related_name="+",
         null=True,
+        serialize=False,  # no column of its own: nothing to dump or load
     )
     resource_id = models.CharField(max_length=120)
     resource_name = models.CharField(max_length=200, blank=True)

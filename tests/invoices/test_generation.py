@@ -14,6 +14,7 @@ from usage.models import (
     OneTimeCharge,
     PriceOverride,
     Subscription,
+    UsageCursor,
     UsageRecord,
 )
 
@@ -343,3 +344,20 @@ def test_the_command_refuses_processes_it_cannot_use(db):
         return  # runs there: tests/invoices/test_generation_races.py
     with pytest.raises(CommandError, match="needs PostgreSQL"):
         call_command("generate_invoices", "--period", "2026-10", "--processes", "2")
+
+
+def test_billed_usage_survives_a_dump_and_load(subscribed, tmp_path):
+    """Backups by dumpdata / loaddata: a billed tenant's records (whose cursor the run joins to
+    them) are written and read back as they were."""
+    use(subscribed, "vcpu_hours", "600", (10, 3), "a")
+    generation.generate_invoice(tenant=subscribed, period=OCT)
+    assert UsageCursor.objects.filter(tenant=subscribed).exists()
+    dumped = StringIO()
+    call_command("dumpdata", "usage.usagerecord", stdout=dumped)
+    UsageRecord.objects.all().delete()
+    path = tmp_path / "usage.json"
+    path.write_text(dumped.getvalue())
+    call_command("loaddata", str(path), verbosity=0)
+    (record,) = UsageRecord.objects.all()
+    assert (record.idempotency_key, record.quantity) == ("a", D("600"))
+    assert generation.billed_line(record) is not None

@@ -18,6 +18,7 @@ class Migration(migrations.Migration):
                 null=True,
                 on_delete=django.db.models.deletion.DO_NOTHING,
                 related_name="+",
+                serialize=False,
                 to="usage.usagecursor",
                 to_fields=["tenant"],
             ),
