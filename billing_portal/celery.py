@@ -2,7 +2,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_portal.settings")
 
@@ -21,3 +21,14 @@ def use_django_logging(**kwargs: Any) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@worker_process_init.connect
+def freeze_inherited_heap(**kwargs: Any) -> None:
+    """A pool process starts as a fork of the worker, holding every module and object the worker
+    loaded. Frozen, the garbage collector no longer walks them in each full collection, nor
+    writes to their pages (which the fork shares until then). The monthly run's chunks spent 12 %
+    less CPU (docs/benchmarks.md)."""
+    import gc
+
+    gc.freeze()
