@@ -405,7 +405,9 @@ def _store_aggregate(run: UsageRun, period: Period) -> None:
         cursor.execute("SET LOCAL jit = off")
         with connection.wrap_database_errors:
             first = datetime.datetime.combine(period.start, datetime.time(), IST)
-            with cursor.copy(f"COPY ({select}) TO STDOUT", [run.pk, first, *params]) as out:
+            # psycopg's own cursor: Django's debug wrapper (DEBUG on) takes no parameters.
+            copy_out = cursor.cursor.copy(f"COPY ({select}) TO STDOUT", [run.pk, first, *params])
+            with copy_out as out:
                 for block in out:
                     spool.write(block)
             spool.seek(0)

@@ -361,3 +361,19 @@ def test_billed_usage_survives_a_dump_and_load(subscribed, tmp_path):
     (record,) = UsageRecord.objects.all()
     assert (record.idempotency_key, record.quantity) == ("a", D("600"))
     assert generation.billed_line(record) is not None
+
+
+def test_the_run_works_with_queries_logged_as_under_debug(subscribed):
+    """A developer's settings (DEBUG on) wrap every cursor to log its queries; the run's
+    aggregate and bulk writes go through that wrapper too."""
+    from django.db import connection
+
+    use(subscribed, "vcpu_hours", "100", (10, 3), "a")
+    connection.force_debug_cursor = True
+    try:
+        run = generation.run_start(OCT)
+        result = generation.generate_for_tenants([subscribed.pk], OCT, run=run)
+    finally:
+        connection.force_debug_cursor = False
+    assert result.created == 1
+    assert lines_of(Invoice.objects.get(tenant=subscribed))["vCPU-hours"] == D("120.00")
