@@ -256,26 +256,53 @@ def billed_line(record: UsageRecord) -> InvoiceLine | None:
 
 
 def unbilled_records(
-    *, upto_id: int, before: datetime.datetime, tenant: Tenant | None = None
+    *, upto_id: int, before: datetime.datetime, tenant: Tenant
 ) -> QuerySet[UsageRecord]:
-    """Records up to the watermark with a window starting before ``before`` that no live invoice
-    line billed: beyond the tenant's cursor (received since it, or of a month since it), and in no
-    range a line holds (ranges below every cursor are left out of the check: the cursors vouch
-    for them)."""
+    """The tenant's records up to the watermark with a window starting before ``before`` that no
+    live invoice line billed: beyond its cursor (received since it, or of a month since it), and
+    in no range a line holds (ranges below the cursor are left out of the check: the cursor
+    vouches for them)."""
+    cursor = UsageCursor.objects.filter(tenant=tenant).first()
+    records = UsageRecord.objects.filter(tenant=tenant, id__lte=upto_id, window_start__lt=before)
+    return _unbilled(records, floor=cursor.upto_id if cursor else 0)
+
+
+def unbilled_record_parts(
+    *, upto_id: int, before: datetime.datetime
+) -> tuple[QuerySet[UsageRecord], QuerySet[UsageRecord]]:
+    """Every tenant's unbilled records (what ``unbilled_records`` gives for each), in two parts.
+
+    The first holds the records with an id above every cursor: received since the last run,
+    nearly all of them, and beyond every cursor whatever their tenant, so they are read without
+    a look at the cursors. The second holds the rest, each checked against its tenant's cursor.
+    The caller keeps the cursors and ranges from changing while it reads both (``run_start``
+    locks them)."""
+    bounds = UsageCursor.objects.aggregate(low=Min("upto_id"), high=Max("upto_id"))
+    floor, top = bounds["low"] or 0, bounds["high"] or 0
     records = UsageRecord.objects.filter(id__lte=upto_id, window_start__lt=before)
-    if tenant is not None:
-        records = records.filter(tenant=tenant)
-        cursor = UsageCursor.objects.filter(tenant=tenant).first()
-        floor = cursor.upto_id if cursor else 0
-    else:
-        floor = UsageCursor.objects.aggregate(low=Min("upto_id"))["low"] or 0
-    records = records.filter(
-        # No cursor row (billed_before is never null in one; the relation itself would be
-        # tested on the record's own tenant column, which always holds a value).
-        Q(usage_cursor__billed_before__isnull=True)
-        | Q(id__gt=F("usage_cursor__upto_id"))
-        | Q(window_start__gte=F("usage_cursor__billed_before"))
+    return (
+        _unbilled(records.filter(id__gt=top), floor=floor, beyond_cursor=True),
+        _unbilled(records.filter(id__lte=top), floor=floor),
     )
+
+
+def _unbilled(
+    records: QuerySet[UsageRecord], *, floor: int, beyond_cursor: bool = False
+) -> QuerySet[UsageRecord]:
+    """``records`` less those their tenant's cursor (unless ``beyond_cursor``: every one is
+    beyond it) or a range a line holds above ``floor`` (the lowest cursor) says are billed."""
+    if not beyond_cursor:
+        records = records.filter(
+            # No cursor row (billed_before is never null in one; the relation itself would be
+            # tested on the record's own tenant column, which always holds a value).
+            Q(usage_cursor__billed_before__isnull=True)
+            | Q(id__gt=F("usage_cursor__upto_id"))
+            | Q(window_start__gte=F("usage_cursor__billed_before"))
+        )
+    if not UsageRange.objects.filter(upto_id__gt=floor).exists():
+        # Every range lies below every cursor (as after a run that billed every tenant): the
+        # cursors vouch for all of them, and a check of each record against none is saved.
+        return records
     covered = ranges_holding(
         tenant_id=OuterRef("tenant_id"),
         meter_id=OuterRef("meter_id"),
@@ -283,10 +310,6 @@ def unbilled_records(
         window_start=OuterRef("window_start"),
         record_id=OuterRef("id"),
     ).filter(upto_id__gt=floor)
-    if not UsageRange.objects.filter(upto_id__gt=floor).exists():
-        # Every range lies below every cursor (as after a run that billed every tenant): the
-        # cursors vouch for all of them, and a check of each record against none is saved.
-        return records
     return records.filter(~Exists(covered))
 
 
@@ -337,6 +360,15 @@ def run_start(period: Period, *, cutoff: datetime.datetime | None = None) -> Usa
     # instant, never for the length of the aggregate.
     upto_id = usage_watermark()
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # The aggregate reads the cursors and ranges in more than one statement (their
+            # bounds, then the records beyond them). SHARE lets other runs read and lock their
+            # rows, and holds back any change (a chunk of another run, a void releasing usage)
+            # until the aggregate is stored.
+            tables = f"{UsageCursor._meta.db_table}, {UsageRange._meta.db_table}"
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '120s'")
+                cursor.execute(f"LOCK TABLE {tables} IN SHARE MODE")
         run = UsageRun.objects.create(
             period_start=period.start,
             period_end=period.end,
@@ -347,36 +379,54 @@ def run_start(period: Period, *, cutoff: datetime.datetime | None = None) -> Usa
     return run
 
 
+GROUP_KEY = ("tenant_id", "meter_id", "dimension_value", "month")
+
+
 def _store_aggregate(run: UsageRun, period: Period) -> None:
-    postgresql = connection.vendor == "postgresql"
-    rows = _aggregate(
-        unbilled_records(upto_id=run.upto_id, before=period.end_moment),
-        _late_month(period) if postgresql else None,
-    ).annotate(
-        # The tenant's cursor as the aggregate saw it (one per tenant: an aggregate, not a key).
-        cursor_upto_id=Max("usage_cursor__upto_id"),
-        cursor_billed_before=Max("usage_cursor__billed_before"),
-    )
-    if not postgresql:
-        UsageRunGroup.objects.bulk_create(
-            (
-                UsageRunGroup(
-                    run=run,
-                    tenant_id=row["tenant_id"],
-                    meter_id=row["meter_id"],
-                    dimension_value=row["dimension_value"],
-                    month=row["month"],
-                    quantity=Decimal(row["quantity"]).quantize(QUANTITY_PLACES),
-                    records=row["records"],
-                    cursor_upto_id=row["cursor_upto_id"],
-                    cursor_billed_before=row["cursor_billed_before"],
-                )
-                for row in rows.iterator(chunk_size=2000)
-            ),
-            batch_size=500,
-        )
+    """The run's groups: the unbilled records of every tenant summed by tenant, meter, dimension
+    value and month, each with the tenant's cursor as the aggregate saw it (a chunk that finds
+    the cursor moved since reads that tenant again)."""
+    parts = unbilled_record_parts(upto_id=run.upto_id, before=period.end_moment)
+    if connection.vendor == "postgresql":
+        _copy_aggregate(run, period, parts)
         return
-    sql, params = rows.query.sql_with_params()
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for part in parts:
+        for row in _aggregate(part).iterator(chunk_size=2000):
+            total = groups.setdefault(tuple(row[k] for k in GROUP_KEY), [Decimal(0), 0])
+            total[0] += Decimal(row["quantity"])
+            total[1] += row["records"]
+    cursors = {c.tenant_id: c for c in UsageCursor.objects.all()}
+    UsageRunGroup.objects.bulk_create(
+        (
+            UsageRunGroup(
+                run=run,
+                tenant_id=tenant_id,
+                meter_id=meter_id,
+                dimension_value=dimension,
+                month=month,
+                quantity=quantity.quantize(QUANTITY_PLACES),
+                records=records,
+                cursor_upto_id=cursors[tenant_id].upto_id if tenant_id in cursors else None,
+                cursor_billed_before=(
+                    cursors[tenant_id].billed_before if tenant_id in cursors else None
+                ),
+            )
+            for (tenant_id, meter_id, dimension, month), (quantity, records) in groups.items()
+        ),
+        batch_size=500,
+    )
+
+
+def _copy_aggregate(
+    run: UsageRun, period: Period, parts: tuple[QuerySet[UsageRecord], ...]
+) -> None:
+    """PostgreSQL: the parts' aggregates summed (a group may have records in both) and joined to
+    their tenants' cursors, out by COPY and straight back into the run's groups."""
+    month = _late_month(period)
+    queries = [_aggregate(part, month).query.sql_with_params() for part in parts]
+    union = " UNION ALL ".join(f"({sql})" for sql, _ in queries)
+    key = ", ".join(GROUP_KEY)
     columns = (
         "run_id, tenant_id, meter_id, dimension_value, month, quantity, records, "
         "cursor_upto_id, cursor_billed_before"
@@ -386,8 +436,13 @@ def _store_aggregate(run: UsageRun, period: Period) -> None:
         # A late record's month is a local time; AT TIME ZONE makes it that instant. NULL is
         # the period's own month.
         f"COALESCE(g.month AT TIME ZONE '{IST.key}', %s), g.quantity, g.records, "
-        f"g.cursor_upto_id, g.cursor_billed_before FROM ({sql}) AS g"
+        "c.upto_id, c.billed_before "
+        f"FROM (SELECT {key}, SUM(quantity) AS quantity, SUM(records) AS records "
+        f"FROM ({union}) AS parts GROUP BY {key}) AS g "
+        f"LEFT JOIN {UsageCursor._meta.db_table} AS c ON c.tenant_id = g.tenant_id"
     )
+    first = datetime.datetime.combine(period.start, datetime.time(), IST)
+    params = [run.pk, first, *(p for _, part_params in queries for p in part_params)]
     table = UsageRunGroup._meta.db_table
     # The aggregate goes out by COPY and straight back in, as bytes: PostgreSQL plans an
     # INSERT ... SELECT for one process, a COPY of the same query for all its parallel workers.
@@ -404,10 +459,8 @@ def _store_aggregate(run: UsageRun, period: Period) -> None:
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("SET LOCAL jit = off")
         with connection.wrap_database_errors:
-            first = datetime.datetime.combine(period.start, datetime.time(), IST)
             # psycopg's own cursor: Django's debug wrapper (DEBUG on) takes no parameters.
-            copy_out = cursor.cursor.copy(f"COPY ({select}) TO STDOUT", [run.pk, first, *params])
-            with copy_out as out:
+            with cursor.cursor.copy(f"COPY ({select}) TO STDOUT", params) as out:
                 for block in out:
                     spool.write(block)
             spool.seek(0)

@@ -377,3 +377,36 @@ def test_the_run_works_with_queries_logged_as_under_debug(subscribed):
         connection.force_debug_cursor = False
     assert result.created == 1
     assert lines_of(Invoice.objects.get(tenant=subscribed))["vCPU-hours"] == D("120.00")
+
+
+def test_the_aggregate_sums_records_on_both_sides_of_the_cursors(subscribed, globex, plan):
+    """The run reads records received since every cursor without looking at the cursors, and
+    the rest against their tenant's: a group with records on both sides is one line, and what a
+    cursor vouches for is not billed again."""
+    Subscription.objects.create(tenant=globex, plan=plan, starts_on=datetime.date(2026, 1, 1))
+    use(subscribed, "vcpu_hours", "10", (9, 5), "september")
+    use(subscribed, "vcpu_hours", "1", (10, 1), "early")  # October's, received before Sep's run
+    use(globex, "vcpu_hours", "5", (10, 3), "globex-before")  # a tenant never billed
+    sep = generation.generate_invoice(tenant=subscribed, period=generation.Period.month("2026-09"))
+    assert lines_of(sep)["vCPU-hours"] == D("12.00")  # billed in September: 10 at ₹1.20
+    cursor = UsageCursor.objects.get(tenant=subscribed)
+    use(subscribed, "vcpu_hours", "100", (10, 6), "after")
+    use(globex, "vcpu_hours", "7", (10, 4), "globex-after")
+    assert UsageRecord.objects.get(idempotency_key="after").pk > cursor.upto_id
+
+    run = generation.run_start(OCT)
+    result = generation.generate_for_tenants([subscribed.pk, globex.pk], OCT, run=run)
+
+    assert (result.created, result.failed) == (2, [])
+    acme_oct = Invoice.objects.get(tenant=subscribed, period_start=OCT.start)
+    globex_oct = Invoice.objects.get(tenant=globex, period_start=OCT.start)
+    assert acme_oct.lines.get(description="vCPU-hours").quantity == D("101")
+    assert globex_oct.lines.get(description="vCPU-hours").quantity == D("12")
+    assert not acme_oct.lines.filter(description__contains="received late").exists()
+    billed = [
+        key
+        for invoice in (sep, acme_oct, globex_oct)
+        for line in invoice.lines.all()
+        for key in generation.line_records(line).values_list("idempotency_key", flat=True)
+    ]
+    assert sorted(billed) == sorted(UsageRecord.objects.values_list("idempotency_key", flat=True))
