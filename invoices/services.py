@@ -41,7 +41,7 @@ class DuplicatePeriodError(InvoiceActionError):
     """The tenant has a live subscription invoice for this period already."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: the monthly run builds tens of thousands (see tax.LineIn)
 class LineData:
     description: str
     quantity: Decimal

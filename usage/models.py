@@ -363,7 +363,11 @@ class UsageRunGroup(models.Model):
     # Written by the tens of thousands in one COPY and read back by their run alone: no
     # constraint for the database to check row by row at commit (Django still cascades).
     run = models.ForeignKey(
-        UsageRun, on_delete=models.CASCADE, related_name="groups", db_constraint=False
+        UsageRun,
+        on_delete=models.CASCADE,
+        related_name="groups",
+        db_constraint=False,
+        db_index=False,  # the index below begins with it
     )
     tenant_id = models.BigIntegerField()
     meter_id = models.BigIntegerField()

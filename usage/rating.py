@@ -31,7 +31,7 @@ class Price:
     included: Decimal = ZERO
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built once per invoice line (see tax.LineIn)
 class Rated:
     quantity: Decimal  # what was used
     billable: Decimal  # after the included quantity
