@@ -124,6 +124,11 @@ def test_late_usage_is_billed_on_the_next_invoice_on_a_line_naming_its_month(
         tenant=subscribed, period=generation.Period.month("2026-11")
     )
     assert lines_of(november)["vCPU-hours (usage of Oct 2026, received late)"] == D("60.00")
+    late_line = november.lines.get(description__contains="received late")
+    assert (late_line.period_start, late_line.period_end) == (
+        datetime.date(2026, 10, 1),
+        datetime.date(2026, 10, 31),
+    )
     assert lines_of(november)["vCPU-hours"] == D("12.00")
     assert generation.billed_line(late).invoice == november
     october.refresh_from_db()
@@ -410,3 +415,33 @@ def test_the_aggregate_sums_records_on_both_sides_of_the_cursors(subscribed, glo
         for key in generation.line_records(line).values_list("idempotency_key", flat=True)
     ]
     assert sorted(billed) == sorted(UsageRecord.objects.values_list("idempotency_key", flat=True))
+
+
+def test_a_month_ends_at_midnight_in_india(subscribed):
+    """Usage half an hour either side of midnight, 31 Oct to 1 Nov India's time (18:00 UTC), is
+    billed in October and in November respectively, on lines of their own month."""
+
+    def at(hour_minute: tuple[int, int, int, int], key: str) -> UsageRecord:
+        start = datetime.datetime(2026, *hour_minute, tzinfo=IST)
+        return UsageRecord.objects.create(
+            tenant=subscribed,
+            meter=Meter.objects.get(code="vcpu_hours"),
+            resource_id="vm-1",
+            quantity=D("1"),
+            window_start=start,
+            window_end=start + datetime.timedelta(minutes=30),
+            idempotency_key=key,
+        )
+
+    before = at((10, 31, 23, 30), "before-midnight")
+    after = at((11, 1, 0, 30), "after-midnight")
+    october = generation.generate_invoice(tenant=subscribed, period=OCT)
+    assert generation.billed_line(before).invoice == october
+    assert generation.billed_line(after) is None
+    november = generation.generate_invoice(
+        tenant=subscribed, period=generation.Period.month("2026-11")
+    )
+    line = generation.billed_line(after)
+    assert line.invoice == november
+    assert line.description == "vCPU-hours"
+    assert line.period_start == datetime.date(2026, 11, 1)
