@@ -540,8 +540,9 @@ def _report(
         "### Where the time goes",
         "",
         "- The run reads the records once. Beat's task takes the watermark and stores the "
-        "aggregate of every unbilled record: the baseline's scan with each record checked "
-        "against its tenant's cursor (and against the ranges lines already hold, when any lie "
+        "aggregate of every unbilled record: the baseline's scan, where the records received "
+        "since every cursor (here all of them) are summed as they are and the rest are checked "
+        "against their tenant's cursor (and against the ranges lines already hold, when any lie "
         "beyond the cursors), sent out by `COPY (SELECT ...) TO STDOUT`, which PostgreSQL runs "
         "on its parallel workers, and straight back into the run's table by `COPY FROM`. "
         f"It took **{aggregate_s:,.2f} s** (median), {aggregate_s / sql3_s:.1f} x the aggregate "

@@ -276,8 +276,7 @@ def unbilled_record_parts(
     The first holds the records with an id above every cursor: received since the last run,
     nearly all of them, and beyond every cursor whatever their tenant, so they are read without
     a look at the cursors. The second holds the rest, each checked against its tenant's cursor.
-    The caller keeps the cursors and ranges from changing while it reads both (``run_start``
-    locks them)."""
+    The caller reads both in one snapshot with the bounds (``run_start``: REPEATABLE READ)."""
     bounds = UsageCursor.objects.aggregate(low=Min("upto_id"), high=Max("upto_id"))
     floor, top = bounds["low"] or 0, bounds["high"] or 0
     records = UsageRecord.objects.filter(id__lte=upto_id, window_start__lt=before)
@@ -360,16 +359,17 @@ def run_start(period: Period, *, cutoff: datetime.datetime | None = None) -> Usa
     # The watermark first, in a transaction of its own: its lock holds inserts back for an
     # instant, never for the length of the aggregate.
     upto_id = usage_watermark()
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if outermost and connection.vendor == "postgresql":
             # The aggregate reads the cursors and ranges in more than one statement (their
-            # bounds, then the records beyond them). SHARE lets other runs read and lock their
-            # rows, and holds back any change (a chunk of another run, a void releasing usage)
-            # until the aggregate is stored.
-            tables = f"{UsageCursor._meta.db_table}, {UsageRange._meta.db_table}"
+            # bounds, then the records beyond them): one snapshot for all of them, so that a
+            # cursor moved meanwhile (another run, a void releasing usage) is seen by none or
+            # by all. Nothing waits for it, and what moves later the chunks see (the cursors
+            # stored with the groups). Inside a caller's transaction, the caller's isolation
+            # stands (tests).
             with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL lock_timeout = '120s'")
-                cursor.execute(f"LOCK TABLE {tables} IN SHARE MODE")
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         run = UsageRun.objects.create(
             period_start=period.start,
             period_end=period.end,

@@ -78,3 +78,57 @@ def test_the_command_drafts_chunks_in_processes_of_its_own(
     for invoice in Invoice.objects.all():
         (line,) = invoice.lines.filter(kind="usage")
         assert generation.line_records(line).count() == 1
+
+
+def test_a_cursor_moved_while_the_aggregate_is_taken_is_not_billed_twice(
+    migrated_rows, acme, plan, provider, monkeypatch
+):
+    """The aggregate reads the cursors' bounds, then the records beyond them, in two statements.
+    A tenant billed in between (here: September billed again up to a late record) must be seen
+    by neither or by both, so that the run does not bill that record a second time."""
+    from invoices.models import Invoice
+    from usage.models import Subscription, UsageCursor
+
+    Subscription.objects.create(tenant=acme, plan=plan, starts_on=datetime.date(2026, 1, 1))
+
+    def use(day: tuple[int, int], quantity: str, key: str) -> UsageRecord:
+        start = datetime.datetime(2026, *day, 10, tzinfo=generation.IST)
+        return UsageRecord.objects.create(
+            tenant=acme,
+            meter=Meter.objects.get(code="vcpu_hours"),
+            resource_id="vm-1",
+            quantity=Decimal(quantity),
+            window_start=start,
+            window_end=start + datetime.timedelta(hours=1),
+            idempotency_key=key,
+        )
+
+    use((9, 5), "10", "september")
+    generation.generate_invoice(tenant=acme, period=generation.Period.month("2026-09"))
+    use((10, 3), "100", "october")
+    late = use((9, 20), "7", "september-late")
+
+    def bill_september_again() -> None:
+        try:  # another connection, committed before the aggregate reads the records
+            UsageCursor.objects.filter(tenant=acme).update(upto_id=late.pk)
+        finally:
+            connection.close()
+
+    parts = generation.unbilled_record_parts
+
+    def parts_after_a_concurrent_bill(**kwargs):
+        chosen = parts(**kwargs)  # the bounds are read here
+        writer = threading.Thread(target=bill_september_again)
+        writer.start()
+        writer.join()
+        return chosen
+
+    monkeypatch.setattr(generation, "unbilled_record_parts", parts_after_a_concurrent_bill)
+    october = generation.Period.month("2026-10")
+    run = generation.run_start(october)
+    monkeypatch.undo()
+    assert generation.generate_for_tenants([acme.pk], october, run=run).created == 1
+
+    invoice = Invoice.objects.get(tenant=acme, period_start=october.start)
+    assert [line.description for line in invoice.lines.filter(kind="usage")] == ["vCPU-hours"]
+    assert invoice.lines.get(kind="usage").quantity == Decimal("100")
