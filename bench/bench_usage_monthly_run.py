@@ -543,8 +543,8 @@ def _report(
         "aggregate of every unbilled record: the baseline's scan, where the records received "
         "since every cursor (here all of them) are summed as they are and the rest are checked "
         "against their tenant's cursor (and against the ranges lines already hold, when any lie "
-        "beyond the cursors), sent out by `COPY (SELECT ...) TO STDOUT`, which PostgreSQL runs "
-        "on its parallel workers, and straight back into the run's table by `COPY FROM`. "
+        "beyond the cursors), by `CREATE TEMPORARY TABLE ... AS`, which PostgreSQL runs on its "
+        "parallel workers, then into the run's table by `INSERT ... SELECT`. "
         f"It took **{aggregate_s:,.2f} s** (median), {aggregate_s / sql3_s:.1f} x the aggregate "
         f"without the month and {aggregate_s / sql_s:.1f} x the one by month.",
         f"- Then {chunks} chunks of {settings.INVOICE_RUN_CHUNK} tenants "

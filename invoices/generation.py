@@ -24,7 +24,6 @@ import datetime
 import functools
 import logging
 import operator
-import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
@@ -389,7 +388,7 @@ def _store_aggregate(run: UsageRun, period: Period) -> None:
     the cursor moved since reads that tenant again)."""
     parts = unbilled_record_parts(upto_id=run.upto_id, before=period.end_moment)
     if connection.vendor == "postgresql":
-        _copy_aggregate(run, period, parts)
+        _aggregate_on_server(run, period, parts)
         return
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for part in parts:
@@ -419,11 +418,11 @@ def _store_aggregate(run: UsageRun, period: Period) -> None:
     )
 
 
-def _copy_aggregate(
+def _aggregate_on_server(
     run: UsageRun, period: Period, parts: tuple[QuerySet[UsageRecord], ...]
 ) -> None:
     """PostgreSQL: the parts' aggregates summed (a group may have records in both) and joined to
-    their tenants' cursors, out by COPY and straight back into the run's groups."""
+    their tenants' cursors, stored as the run's groups without leaving the server."""
     month = _late_month(period)
     queries = [_aggregate(part, month).query.sql_with_params() for part in parts]
     union = " UNION ALL ".join(f"({sql})" for sql, _ in queries)
@@ -433,25 +432,19 @@ def _copy_aggregate(
         "cursor_upto_id, cursor_billed_before"
     )
     select = (
-        "SELECT %s, g.tenant_id, g.meter_id, g.dimension_value, "  # noqa: S608 - our query
+        "SELECT %s AS run_id, g.tenant_id, g.meter_id, g.dimension_value, "  # noqa: S608
         # A late record's month is a local time; AT TIME ZONE makes it that instant. NULL is
         # the period's own month.
-        f"COALESCE(g.month AT TIME ZONE '{IST.key}', %s), g.quantity, g.records, "
-        "c.upto_id, c.billed_before "
+        f"COALESCE(g.month AT TIME ZONE '{IST.key}', %s) AS month, g.quantity, g.records, "
+        "c.upto_id AS cursor_upto_id, c.billed_before AS cursor_billed_before "
         f"FROM (SELECT {key}, SUM(quantity) AS quantity, SUM(records) AS records "
         f"FROM ({union}) AS parts GROUP BY {key}) AS g "
         f"LEFT JOIN {UsageCursor._meta.db_table} AS c ON c.tenant_id = g.tenant_id"
     )
     first = datetime.datetime.combine(period.start, datetime.time(), IST)
     params = [run.pk, first, *(p for _, part_params in queries for p in part_params)]
-    table = UsageRunGroup._meta.db_table
-    # The aggregate goes out by COPY and straight back in, as bytes: PostgreSQL plans an
-    # INSERT ... SELECT for one process, a COPY of the same query for all its parallel workers.
-    # A few dozen bytes a group; past 32 MB the buffer goes to a temporary file.
-    with (
-        connection.cursor() as cursor,
-        tempfile.SpooledTemporaryFile(max_size=32 * 2**20) as spool,
-    ):
+    staged = "usage_run_groups_staged"
+    with connection.cursor() as cursor:
         # A month's records fall into a few groups per tenant, but PostgreSQL cannot know how few
         # distinct values a truncated timestamp takes: it plans for a group every few rows and
         # sorts all of them (on disk, at the default work_mem) where a hash table of the groups
@@ -459,15 +452,16 @@ def _copy_aggregate(
         # transaction ends (``run_start``'s).
         cursor.execute("SET LOCAL enable_sort = off")
         cursor.execute("SET LOCAL jit = off")
-        with connection.wrap_database_errors:
-            # psycopg's own cursor: Django's debug wrapper (DEBUG on) takes no parameters.
-            with cursor.cursor.copy(f"COPY ({select}) TO STDOUT", params) as out:
-                for block in out:
-                    spool.write(block)
-            spool.seek(0)
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as into:
-                while block := spool.read(2**20):
-                    into.write(block)
+        # CREATE TABLE AS runs the aggregate on PostgreSQL's parallel workers, where an
+        # INSERT ... SELECT runs it in one process; the groups then go into the run's table.
+        # (Parameters are bound by psycopg's client-side cursor, Django's default: a utility
+        # statement takes none from the server.)
+        cursor.execute(f"CREATE TEMPORARY TABLE {staged} ON COMMIT DROP AS {select}", params)
+        cursor.execute(
+            f"INSERT INTO {UsageRunGroup._meta.db_table} ({columns}) "  # noqa: S608 - our tables
+            f"SELECT {columns} FROM {staged}"
+        )
+        cursor.execute(f"DROP TABLE {staged}")  # now: a caller's transaction may go on
 
 
 @dataclass
