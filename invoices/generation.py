@@ -263,8 +263,9 @@ def unbilled_records(
     in no range a line holds (ranges below the cursor are left out of the check: the cursor
     vouches for them)."""
     cursor = UsageCursor.objects.filter(tenant=tenant).first()
+    floor = cursor.upto_id if cursor else 0
     records = UsageRecord.objects.filter(tenant=tenant, id__lte=upto_id, window_start__lt=before)
-    return _unbilled(records, floor=cursor.upto_id if cursor else 0)
+    return _unbilled(records, floor=floor, held=_ranges_above(floor))
 
 
 def unbilled_record_parts(
@@ -279,17 +280,26 @@ def unbilled_record_parts(
     bounds = UsageCursor.objects.aggregate(low=Min("upto_id"), high=Max("upto_id"))
     floor, top = bounds["low"] or 0, bounds["high"] or 0
     records = UsageRecord.objects.filter(id__lte=upto_id, window_start__lt=before)
+    held = _ranges_above(floor)
     return (
-        _unbilled(records.filter(id__gt=top), floor=floor, beyond_cursor=True),
-        _unbilled(records.filter(id__lte=top), floor=floor),
+        _unbilled(records.filter(id__gt=top), floor=floor, held=held, beyond_cursor=True),
+        _unbilled(records.filter(id__lte=top), floor=floor, held=held),
     )
 
 
+def _ranges_above(floor: int) -> bool:
+    """Whether a line holds a range above ``floor``. When none does (as after a run that billed
+    every tenant), the cursors vouch for every range, and a check of each record against none
+    is saved."""
+    return UsageRange.objects.filter(upto_id__gt=floor).exists()
+
+
 def _unbilled(
-    records: QuerySet[UsageRecord], *, floor: int, beyond_cursor: bool = False
+    records: QuerySet[UsageRecord], *, floor: int, held: bool, beyond_cursor: bool = False
 ) -> QuerySet[UsageRecord]:
     """``records`` less those their tenant's cursor (unless ``beyond_cursor``: every one is
-    beyond it) or a range a line holds above ``floor`` (the lowest cursor) says are billed."""
+    beyond it) or, when ``held``, a range a line holds above ``floor`` (the lowest cursor) says
+    are billed."""
     if not beyond_cursor:
         records = records.filter(
             # No cursor row (billed_before is never null in one; the relation itself would be
@@ -298,9 +308,7 @@ def _unbilled(
             | Q(id__gt=F("usage_cursor__upto_id"))
             | Q(window_start__gte=F("usage_cursor__billed_before"))
         )
-    if not UsageRange.objects.filter(upto_id__gt=floor).exists():
-        # Every range lies below every cursor (as after a run that billed every tenant): the
-        # cursors vouch for all of them, and a check of each record against none is saved.
+    if not held:
         return records
     covered = ranges_holding(
         tenant_id=OuterRef("tenant_id"),
