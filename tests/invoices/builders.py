@@ -28,6 +28,7 @@ from invoices.services import LineData
 from payments.models import Payment, Refund
 from payments.services import payment_record_manual, refund_record
 from tenants.models import Tenant
+from usage.models import Meter, UsageRecord
 
 S = Invoice.Status
 IST = ZoneInfo("Asia/Kolkata")
@@ -55,6 +56,27 @@ def today() -> datetime.date:
 
 def noon_ist(day: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time(12, 0), tzinfo=IST)
+
+
+def usage_record(
+    tenant: Tenant,
+    meter: str,
+    quantity: str,
+    start: datetime.datetime,
+    key: str,
+    dimension: str = "",
+) -> UsageRecord:
+    """An hour of one VM's usage of ``meter`` (its code) from ``start``, as the API stores it."""
+    return UsageRecord.objects.create(
+        tenant=tenant,
+        meter=Meter.objects.get(code=meter),
+        resource_id="vm-1",
+        quantity=Decimal(quantity),
+        window_start=start,
+        window_end=start + datetime.timedelta(hours=1),
+        idempotency_key=key,
+        dimension_value=dimension,
+    )
 
 
 class InvoiceBuilder:

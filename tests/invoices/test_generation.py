@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from invoices import generation, services
 from invoices.models import Invoice
+from tests.invoices.builders import usage_record
 from usage.models import (
     Meter,
     OneTimeCharge,
@@ -30,17 +31,10 @@ def subscribed(acme, plan, provider):
 
 
 def use(tenant, meter, quantity, day, key, dimension=""):
-    start = datetime.datetime(2026, day[0], day[1], 10, tzinfo=IST)
-    return UsageRecord.objects.create(
-        tenant=tenant,
-        meter=Meter.objects.get(code=meter),
-        resource_id="vm-1",
-        quantity=D(quantity),
-        window_start=start,
-        window_end=start + datetime.timedelta(hours=1),
-        idempotency_key=key,
-        dimension_value=dimension,
-    )
+    """A record of ``day`` (month, day[, hour, minute]) of 2026, 10:00 India's time unless said."""
+    when = day if len(day) == 4 else (*day, 10, 0)
+    start = datetime.datetime(2026, *when, tzinfo=IST)
+    return usage_record(tenant, meter, quantity, start, key, dimension)
 
 
 def lines_of(invoice):
@@ -421,20 +415,8 @@ def test_a_month_ends_at_midnight_in_india(subscribed):
     """Usage half an hour either side of midnight, 31 Oct to 1 Nov India's time (18:00 UTC), is
     billed in October and in November respectively, on lines of their own month."""
 
-    def at(hour_minute: tuple[int, int, int, int], key: str) -> UsageRecord:
-        start = datetime.datetime(2026, *hour_minute, tzinfo=IST)
-        return UsageRecord.objects.create(
-            tenant=subscribed,
-            meter=Meter.objects.get(code="vcpu_hours"),
-            resource_id="vm-1",
-            quantity=D("1"),
-            window_start=start,
-            window_end=start + datetime.timedelta(minutes=30),
-            idempotency_key=key,
-        )
-
-    before = at((10, 31, 23, 30), "before-midnight")
-    after = at((11, 1, 0, 30), "after-midnight")
+    before = use(subscribed, "vcpu_hours", "1", (10, 31, 23, 30), "before-midnight")
+    after = use(subscribed, "vcpu_hours", "1", (11, 1, 0, 30), "after-midnight")
     october = generation.generate_invoice(tenant=subscribed, period=OCT)
     assert generation.billed_line(before).invoice == october
     assert generation.billed_line(after) is None

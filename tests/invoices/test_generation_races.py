@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from invoices import generation
+from tests.invoices.builders import usage_record
 from usage.models import Meter, UsageRecord
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -93,15 +94,7 @@ def test_a_cursor_moved_while_the_aggregate_is_taken_is_not_billed_twice(
 
     def use(day: tuple[int, int], quantity: str, key: str) -> UsageRecord:
         start = datetime.datetime(2026, *day, 10, tzinfo=generation.IST)
-        return UsageRecord.objects.create(
-            tenant=acme,
-            meter=Meter.objects.get(code="vcpu_hours"),
-            resource_id="vm-1",
-            quantity=Decimal(quantity),
-            window_start=start,
-            window_end=start + datetime.timedelta(hours=1),
-            idempotency_key=key,
-        )
+        return usage_record(acme, "vcpu_hours", quantity, start, key)
 
     use((9, 5), "10", "september")
     generation.generate_invoice(tenant=acme, period=generation.Period.month("2026-09"))
