@@ -46,6 +46,8 @@ class InvoiceHeaderForm(forms.Form):
 
 
 class LineForm(forms.Form):
+    # The stored line a row of a draft's edit form shows (empty in a new row).
+    line = forms.IntegerField(required=False, widget=forms.HiddenInput)
     description = forms.CharField(max_length=300)
     kind = forms.ChoiceField(
         choices=[
@@ -86,6 +88,7 @@ class LineForm(forms.Form):
             unit=data["unit"],
             sac_code=data["sac_code"],
             tax_rate=Decimal(data["tax_rate"]),
+            line_id=data.get("line"),
         )
 
 
@@ -111,6 +114,7 @@ LineFormSet = forms.formset_factory(
 def line_initial(invoice: Invoice) -> list[dict[str, object]]:
     return [
         {
+            "line": line.pk,
             "description": line.description,
             "kind": line.kind,
             "sac_code": line.sac_code,

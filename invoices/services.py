@@ -57,6 +57,8 @@ class LineData:
     # A rated amount (tiers, proration) that is not quantity x unit price, and how it was reached.
     priced_amount: Decimal | None = None
     pricing_detail: str = ""
+    # In an edit of a draft: the stored line these values are for (None: a new line).
+    line_id: int | None = None
 
     @property
     def amount(self) -> Decimal:
@@ -228,9 +230,50 @@ def line_objects(
     ]
 
 
-def _replace_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
-    invoice.lines.all().delete()
-    InvoiceLine.objects.bulk_create(line_objects(invoice, lines))
+# What the edit form shows of a line, and so what an edit can change.
+EDITABLE = ("description", "kind", "sac_code", "quantity", "unit", "unit_price", "tax_rate")
+
+
+def _edit_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
+    """The draft's lines as edited, in the edit's order: a line the edit names (``line_id``)
+    stays the same row, changed only where the form changed it, so that what the form does not
+    show stays as it was (the usage records it billed, the one-time charge it bills, a tiered
+    amount and how it was reached, the month it covers); new lines are added; the lines left out
+    are removed, unless one bills usage records."""
+    stored = {line.pk: line for line in invoice.lines.all()}
+    kept: list[InvoiceLine] = []
+    added: list[InvoiceLine] = []
+    for position, data in enumerate(lines):
+        line = stored.pop(data.line_id, None) if data.line_id is not None else None
+        if line is None:  # new, or a line of another invoice (not this one's to edit)
+            (line,) = line_objects(invoice, [data])
+            line.position = position
+            added.append(line)
+            continue
+        if line.quantity != data.quantity or line.unit_price != data.unit_price:
+            line.pricing_detail = ""  # priced as edited: quantity x unit price
+        for name in EDITABLE:
+            setattr(line, name, getattr(data, name))
+        line.position = position
+        kept.append(line)
+    for line in stored.values():
+        _refuse_removing_usage(line)
+    InvoiceLine.objects.filter(pk__in=list(stored)).delete()
+    InvoiceLine.objects.bulk_update(kept, [*EDITABLE, "pricing_detail", "position"])
+    InvoiceLine.objects.bulk_create(added)
+
+
+def _refuse_removing_usage(line: InvoiceLine) -> None:
+    """A usage line stays on its draft: the records it billed would otherwise be billed by no
+    line (the tenant's usage cursor has passed them), neither shown nor billed again."""
+    from invoices import generation
+
+    count = generation.line_records(line).count()
+    if count:
+        raise InvoiceActionError(
+            f"“{line.description}” bills {count:,} usage record{'s' if count != 1 else ''}"
+            ": change its quantity or price instead, or regenerate the invoice."
+        )
 
 
 def invoice_build(
@@ -325,7 +368,7 @@ def invoice_update_draft(
     invoice.discount = discount
     invoice.due_date = due_date
     invoice.notes = notes
-    _replace_lines(invoice, lines)
+    _edit_lines(invoice, lines)
     invoice_recompute(invoice=invoice)
     invoice_event(invoice=invoice, type="edited", actor=actor, amount=invoice.total)
     return invoice
