@@ -73,15 +73,19 @@ FROM usage_usagerecord
 WHERE id <= %(upto)s AND window_start < %(end)s
 GROUP BY tenant_id, meter_id, dimension_value
 """
-# The records each of the period's lines holds, through its ranges.
+# The records each of the period's lines holds: those its invoice's ranges hold of the line's
+# meter, dimension value and days (generation.line_records).
 HELD = """
 FROM usage_usagerange b
-JOIN invoices_invoiceline l ON l.id = b.line_id
-JOIN invoices_invoice i ON i.id = l.invoice_id
-JOIN usage_usagerecord r ON r.tenant_id = b.tenant_id AND r.meter_id = b.meter_id
-    AND r.dimension_value = b.dimension_value
+JOIN invoices_invoice i ON i.id = b.invoice_id
+JOIN usage_usagerecord r ON r.tenant_id = b.tenant_id
+    AND (b.meter_id IS NULL OR (r.meter_id = b.meter_id AND r.dimension_value = b.dimension_value))
     AND r.window_start >= b.window_from AND r.window_start < b.window_to
     AND r.id > b.after_id AND r.id <= b.upto_id
+JOIN invoices_invoiceline l ON l.invoice_id = i.id AND l.usage_meter_id = r.meter_id
+    AND l.usage_dimension = r.dimension_value
+    AND r.window_start >= l.period_start::timestamp AT TIME ZONE 'Asia/Kolkata'
+    AND r.window_start < (l.period_end + 1)::timestamp AT TIME ZONE 'Asia/Kolkata'
 WHERE i.period_start = %(start)s AND i.kind = 'subscription' AND i.tenant_id = b.tenant_id
 """
 BILLED_SQL = f"""

@@ -182,6 +182,20 @@ class InvoiceLine(models.Model):
     cgst = amount_field()
     sgst = amount_field()
     igst = amount_field()
+    # A usage line's meter and dimension value (e.g. the GPU type): with its invoice's usage
+    # ranges and its month (period_start), they name the records it billed. Meters are never
+    # deleted (deactivated instead): no constraint for the database to check on every line a
+    # monthly run writes.
+    usage_meter = models.ForeignKey(
+        "usage.Meter",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    usage_dimension = models.CharField(max_length=60, blank=True)
 
     class Meta:
         ordering = ["position", "id"]

@@ -57,6 +57,9 @@ class LineData:
     # A rated amount (tiers, proration) that is not quantity x unit price, and how it was reached.
     priced_amount: Decimal | None = None
     pricing_detail: str = ""
+    # A usage line's meter and dimension value (the monthly run's lines).
+    usage_meter_id: int | None = None
+    usage_dimension: str = ""
     # In an edit of a draft: the stored line these values are for (None: a new line).
     line_id: int | None = None
 
@@ -225,6 +228,8 @@ def line_objects(
             amount=line.amount,
             pricing_detail=line.pricing_detail[:300],
             tax_rate=line.tax_rate,
+            usage_meter_id=line.usage_meter_id,
+            usage_dimension=line.usage_dimension,
         )
         for index, line in enumerate(lines)
     ]

@@ -6,7 +6,7 @@ from django.db.models import F, Q
 
 from billing_portal.lib.fields import amount_field, precise_field
 from billing_portal.lib.tax import DEFAULT_GST_RATE, DEFAULT_SAC
-from invoices.models import InvoiceLine
+from invoices.models import Invoice, InvoiceLine
 from tenants.models import Tenant
 
 
@@ -69,8 +69,8 @@ class UsageRecord(models.Model):
     source = models.CharField(max_length=6, choices=Source.choices, default=Source.API)
     received_at = models.DateTimeField(auto_now_add=True)
     # Which invoice line billed a record is not stored on the record (writing every billed record
-    # costs the monthly run far more than its aggregate): a line's UsageRange rows name the
-    # records it billed. See usage.selectors.line_records and billed_line.
+    # costs the monthly run far more than its aggregate): an invoice's UsageRange rows name the
+    # records it billed. See invoices.generation.line_records and billed_line.
 
     class Meta:
         constraints = [
@@ -278,24 +278,35 @@ class UsageImport(models.Model):
 
 
 class UsageRange(models.Model):
-    """The records an invoice line billed: the tenant's records of one meter and dimension value
-    with a window starting in [window_from, window_to) and an id in (after_id, upto_id].
+    """Records an invoice billed: the tenant's records with a window starting in [window_from,
+    window_to) and an id in (after_id, upto_id], of every meter, or of one meter and dimension
+    value when ``meter`` is set. The invoice's usage line of a record's meter, dimension value and
+    month is the line that billed it (``invoices.generation.billed_line``; ``line_records`` goes
+    the other way).
 
     Record ids only grow, and the monthly run reads them up to a watermark taken while no insert
-    is in flight (``generation.usage_watermark``), so a range names a fixed set of records. A line
-    usually has one range; usage released by a voided invoice can leave it two or more.
+    is in flight (``generation.usage_watermark``), so a range names a fixed set of records. An
+    invoice usually has one range per month of usage, of every meter; usage released by a voided
+    invoice, or left unbilled for want of a price, makes the run name each meter's records
+    instead.
     """
 
-    line = models.ForeignKey(InvoiceLine, on_delete=models.CASCADE, related_name="usage_ranges")
-    # The tenant and meter of the records, to find them: the line's own (its invoice's tenant,
-    # the meter it bills), kept here for the index, not as constraints of their own. Django still
-    # cascades a tenant's deletion and protects a meter in use; what the database would check
-    # again, row by row for every range a monthly run writes, the line's key already holds.
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="usage_ranges")
+    # The tenant and meter of the records, to find them: the tenant is the invoice's own, kept
+    # here for the index, not as a constraint of its own (Django still cascades a tenant's
+    # deletion and protects a meter in use).
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
+    # None: every meter (and dimension value).
     meter = models.ForeignKey(
-        Meter, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+        Meter,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     dimension_value = models.CharField(max_length=60, blank=True)
     window_from = models.DateTimeField()
@@ -308,16 +319,19 @@ class UsageRange(models.Model):
             models.CheckConstraint(
                 condition=Q(upto_id__gt=F("after_id")) & Q(window_to__gt=F("window_from")),
                 name="usage_range_not_empty",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(meter__isnull=False) | Q(dimension_value=""),
+                name="usage_range_every_meter_every_dimension",
+            ),
         ]
         indexes = [
-            models.Index(
-                fields=["tenant", "meter", "dimension_value", "upto_id"], name="usage_range_group"
-            )
+            # The ranges that may hold a tenant's record: those reaching its id.
+            models.Index(fields=["tenant", "upto_id"], name="usage_range_tenant_upto")
         ]
 
     def __str__(self) -> str:
-        return f"line {self.line_id}: records ({self.after_id}, {self.upto_id}]"
+        return f"invoice {self.invoice_id}: records ({self.after_id}, {self.upto_id}]"
 
 
 class UsageCursor(models.Model):

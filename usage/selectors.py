@@ -69,8 +69,8 @@ class UsageScope:
 
 
 def billed_invoice_number() -> Subquery:
-    """For annotating records: the number of the invoice whose line billed each (null for a draft
-    or while it waits)."""
+    """For annotating records: the number of the invoice that billed each (null for a draft or
+    while it waits)."""
     held = generation.ranges_holding(
         tenant_id=OuterRef("tenant_id"),
         meter_id=OuterRef("meter_id"),
@@ -78,7 +78,7 @@ def billed_invoice_number() -> Subquery:
         window_start=OuterRef("window_start"),
         record_id=OuterRef("pk"),
     )
-    return Subquery(held.values("line__invoice__number")[:1])
+    return Subquery(held.values("invoice__number")[:1])
 
 
 def usage_records(scope: UsageScope) -> QuerySet[UsageRecord]:

@@ -296,6 +296,27 @@ def test_usage_without_a_price_waits_and_is_billed_once_priced(subscribed, plan)
     assert generation.billed_line(gpu).invoice == november
 
 
+def test_a_month_with_usage_both_priced_and_not_bills_only_the_priced(subscribed, plan):
+    cpu = use(subscribed, "vcpu_hours", "10", (10, 3), "cpu")
+    gpu = use(subscribed, "gpu_hours", "3", (10, 4), "gpu", dimension="H100")
+    plan.prices.filter(meter__code="gpu_hours").delete()
+    october = generation.generate_invoice(tenant=subscribed, period=OCT)
+    cpu_line = october.lines.get(description="vCPU-hours")
+    assert list(generation.line_records(cpu_line)) == [cpu]
+    assert generation.billed_line(cpu) == cpu_line
+    assert generation.billed_line(gpu) is None  # waits for a price, not billed by October
+    PriceOverride.objects.create(
+        tenant=subscribed, meter=Meter.objects.get(code="gpu_hours"), unit_price=D("200")
+    )
+    november = generation.generate_invoice(
+        tenant=subscribed, period=generation.Period.month("2026-11")
+    )
+    late = november.lines.get(description="GPU-hours - H100 (usage of Oct 2026, received late)")
+    assert list(generation.line_records(late)) == [gpu]
+    assert generation.billed_line(gpu) == late
+    assert "vCPU-hours (usage of Oct 2026, received late)" not in lines_of(november)
+
+
 def test_a_tenant_billed_after_the_aggregate_was_taken_is_read_again(subscribed):
     early = use(subscribed, "vcpu_hours", "100", (10, 3), "a")
     run = generation.run_start(OCT)  # the aggregate counts record a for October
