@@ -40,7 +40,6 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from billing_portal.lib.collector import collections_after
-from billing_portal.lib.money import money_round
 from invoices import services
 from invoices.models import Invoice, InvoiceEvent, InvoiceLine
 from tenants.models import Tenant
@@ -204,12 +203,10 @@ def usage_watermark() -> int:
 
 @dataclass(frozen=True)
 class Cursor:
+    """A tenant's ``UsageCursor`` as read: how far its usage is billed."""
+
     upto_id: int = 0
     billed_before: datetime.datetime = EPOCH
-
-    @classmethod
-    def of(cls, row: UsageCursor | None) -> "Cursor":
-        return cls(row.upto_id, row.billed_before) if row else cls()
 
 
 def ranges_holding(
@@ -759,43 +756,58 @@ def _ranges(
     return made
 
 
+def _plain_invoice(**values: Any) -> SimpleNamespace:
+    """An invoice as the run builds it for ``insert_rows``: its values only (a model instance
+    sets each of its 46 fields one by one, for every draft of a chunk)."""
+    return SimpleNamespace(tenant_id=values["tenant"].pk, amount_paid=Decimal(0), **values)
+
+
 def _write(
     drafts: list[tuple[Draft, Cursor]],
     period: Period,
     *,
     upto_id: int,
-    cursors: dict[int, UsageCursor],
-) -> list[Invoice]:
+) -> list[SimpleNamespace]:
     """Write the drafts' invoices, lines, ranges and events in bulk, link their charges and move
-    their tenants' cursors. The caller holds the cursors' rows locked, in a transaction."""
-    drafts = [(d, c) for d, c in drafts if d.lines and money_round(d.subtotal) > 0]
+    their tenants' cursors; the invoices written (their values and ``id``). A draft that comes
+    to nothing is not written. The caller holds the cursors' rows locked, in a transaction."""
+    drafts = [(d, c) for d, c in drafts if d.lines]
     if not drafts:
         return []
     supplier = services.supplier_state_now(drafts[0][0].tenant)
-    built = [
-        services.invoice_build(
-            tenant=draft.tenant,
-            lines=draft.lines,
-            actor=None,
-            supplier_state=supplier,
-            make_line=SimpleNamespace,
-            kind=Invoice.Kind.SUBSCRIPTION,
-            period_start=period.start,
-            period_end=period.end,
+    priced = [
+        (
+            (draft, cursor),
+            services.invoice_build(
+                tenant=draft.tenant,
+                lines=draft.lines,
+                actor=None,
+                supplier_state=supplier,
+                make_invoice=_plain_invoice,
+                make_line=SimpleNamespace,
+                kind=Invoice.Kind.SUBSCRIPTION,
+                period_start=period.start,
+                period_end=period.end,
+            ),
         )
-        for draft, _ in drafts
+        for draft, cursor in drafts
     ]
+    kept = [(pair, made) for pair, made in priced if made[0].subtotal > 0]
+    if not kept:
+        return []
+    drafts = [pair for pair, _ in kept]
+    built = [made for _, made in kept]
     invoices = [invoice for invoice, _ in built]
     insert_rows(Invoice, invoices)
     lines = []
     for invoice, objects in built:
         for line in objects:
-            line.invoice_id = invoice.pk
+            line.invoice_id = invoice.id
             lines.append(line)
     insert_rows(InvoiceLine, lines)
     insert_rows(
         InvoiceEvent,
-        [SimpleNamespace(invoice_id=i.pk, type="created", amount=i.total) for i in invoices],
+        [SimpleNamespace(invoice_id=i.id, type="created", amount=i.total) for i in invoices],
         with_ids=False,
     )
     tenant_ids = [draft.tenant.pk for draft, _ in drafts]
@@ -804,12 +816,12 @@ def _write(
     for held_range in UsageRange.objects.filter(tenant_id__in=tenant_ids, upto_id__gt=low):
         held.setdefault(held_range.tenant_id, []).append(held_range)
     ranges: list[SimpleNamespace] = []
-    moved: list[UsageCursor] = []
+    moved: list[int] = []
     for (draft, cursor), (invoice, objects) in zip(drafts, built, strict=True):
         line_ids = [line.id for line in objects]
         ranges += _ranges(
             draft,
-            invoice.pk,
+            invoice.id,
             period,
             cursor=cursor,
             upto_id=upto_id,
@@ -819,17 +831,14 @@ def _write(
             OneTimeCharge.objects.filter(pk=charge.pk, invoice_line__isnull=True).update(
                 invoice_line_id=line_ids[index]
             )
-        row = cursors[draft.tenant.pk]
         # Every record up to the watermark in months before the period's end is now billed,
         # unless a group had no price (it must be read again) or the period lies before the
         # cursor (a regenerated earlier month: the cursor already reaches further).
-        if not draft.unpriced and period.end_moment >= row.billed_before:
-            row.upto_id = max(row.upto_id, upto_id)
-            row.billed_before = period.end_moment
-            moved.append(row)
+        if not draft.unpriced and period.end_moment >= cursor.billed_before:
+            moved.append(draft.tenant.pk)
     insert_rows(UsageRange, ranges, with_ids=False)
     # Every cursor moved moves to the same place: one UPDATE, not one CASE per tenant.
-    UsageCursor.objects.filter(tenant_id__in=[row.tenant_id for row in moved]).update(
+    UsageCursor.objects.filter(tenant_id__in=moved).update(
         upto_id=Greatest("upto_id", Value(upto_id)), billed_before=period.end_moment
     )
     return invoices
@@ -925,12 +934,17 @@ def insert_rows(model: type[models.Model], rows: list[Any], *, with_ids: bool = 
             row._state.adding = False
 
 
-def _lock_cursors(tenant_ids: list[int]) -> dict[int, UsageCursor]:
+def _lock_cursors(tenant_ids: list[int]) -> dict[int, Cursor]:
     """The tenants' cursors, locked in tenant order; a tenant never billed gets its first."""
 
-    def lock() -> dict[int, UsageCursor]:
+    def lock() -> dict[int, Cursor]:
         rows = UsageCursor.objects.select_for_update().filter(tenant_id__in=tenant_ids)
-        return {row.tenant_id: row for row in rows.order_by("tenant_id")}
+        return {
+            tenant_id: Cursor(upto_id, billed_before)
+            for tenant_id, upto_id, billed_before in rows.order_by("tenant_id").values_list(
+                "tenant_id", "upto_id", "billed_before"
+            )
+        }
 
     cursors = lock()
     missing = [pk for pk in tenant_ids if pk not in cursors]
@@ -959,7 +973,7 @@ def generate_invoice(
     if upto_id is None:
         upto_id = usage_watermark()
     with transaction.atomic():
-        cursor_row = _lock_cursors([tenant.pk])[tenant.pk]
+        cursor = _lock_cursors([tenant.pk])[tenant.pk]
         if _live_invoices(period, [tenant.pk]):
             return None
         groups = tenant_groups(tenant, upto_id=upto_id, before=period.end_moment)
@@ -967,18 +981,18 @@ def generate_invoice(
         try:
             with transaction.atomic():
                 made = _write(
-                    [(draft, Cursor.of(cursor_row))],
+                    [(draft, cursor)],
                     period,
                     upto_id=upto_id,
-                    cursors={tenant.pk: cursor_row},
                 )
         except IntegrityError:
             return None  # the unique constraint: a concurrent run made this invoice
-        if made:
-            log.info(
-                "invoice draft %s for %s, %s: %s records", made[0].pk, tenant, period, draft.records
-            )
-        return made[0] if made else None
+        if not made:
+            return None
+        log.info(
+            "invoice draft %s for %s, %s: %s records", made[0].id, tenant, period, draft.records
+        )
+        return Invoice.objects.get(pk=made[0].id)
 
 
 def _live_invoices(period: Period, tenant_ids: list[int]) -> set[int]:
@@ -1101,6 +1115,6 @@ def _generate_chunk(tenant_ids: list[int], period: Period, run: UsageRun) -> Run
             charges=charges.get(tenant.pk, []),
             preloaded=preloaded,
         )
-        drafts.append((draft, Cursor.of(cursor)))
-    made = _write(drafts, period, upto_id=run.upto_id, cursors=cursors)
+        drafts.append((draft, cursor))
+    made = _write(drafts, period, upto_id=run.upto_id)
     return RunResult(created=len(made), skipped=len(tenant_ids) - len(made))

@@ -293,13 +293,15 @@ def invoice_build(
     period_start: datetime.date | None = None,
     period_end: datetime.date | None = None,
     notes: str = "",
+    make_invoice: Callable[..., Any] = Invoice,
     make_line: Callable[..., Any] = InvoiceLine,
-) -> tuple[Invoice, list[Any]]:
+) -> tuple[Any, list[Any]]:
     """A new draft and its lines, priced and taxed, not yet written (the monthly run writes many
-    at once; ``invoice_create`` writes one)."""
+    at once, as plain objects made by ``make_invoice`` and ``make_line``; ``invoice_create``
+    writes one)."""
     if not lines:
         raise InvoiceActionError("An invoice needs at least one line.")
-    invoice = Invoice(
+    invoice = make_invoice(
         tenant=tenant,
         kind=kind,
         discount=discount,
