@@ -140,7 +140,7 @@ def generate_monthly_invoices(period: str | None = None) -> int:
     """Beat, on the 1st (Asia/Kolkata): the previous month's aggregate, then drafts in chunks of
     tenants fanned out to the workers."""
     from invoices import generation
-    from tenants.models import Tenant
+    from usage.models import UsageRun
 
     month = (
         generation.Period.month(period)
@@ -148,11 +148,14 @@ def generate_monthly_invoices(period: str | None = None) -> int:
         else generation.Period.previous_month(timezone.localdate())
     )
     label = f"{month.start:%Y-%m}"
+    sent: list[int] = []
+
+    def send(run: UsageRun, tenant_ids: list[int]) -> None:
+        generate_invoices_chunk.delay(run.pk, tenant_ids)
+        sent.append(len(tenant_ids))
+
     # One watermark for the whole run: every chunk bills exactly the records stored before it.
-    run = generation.run_start(month)
-    ids = list(Tenant.objects.order_by("pk").values_list("pk", flat=True))
-    chunk = settings.INVOICE_RUN_CHUNK
-    for start in range(0, len(ids), chunk):
-        generate_invoices_chunk.delay(run.pk, ids[start : start + chunk])
-    log.info("monthly run %s: %s tenants in %s chunks", label, len(ids), -(-len(ids) // chunk))
-    return len(ids)
+    # Each chunk is sent as soon as its tenants' groups are stored.
+    generation.run_start(month, chunk_size=settings.INVOICE_RUN_CHUNK, chunk_ready=send)
+    log.info("monthly run %s: %s tenants in %s chunks", label, sum(sent), len(sent))
+    return sum(sent)
