@@ -508,13 +508,15 @@ def _report(
         "(`invoices.tasks.generate_monthly_invoices`) sent to a Celery worker on Redis with "
         f"{PROCESSES} pool processes (one per core; DEBUG off), started and ready before the "
         "clock starts, as workers run all month. The task takes the watermark and the "
-        "aggregate, then queues the chunks of tenants, which the pool drafts two at a time. "
+        "aggregate, then queues each chunk of tenants as soon as its part of the aggregate is "
+        "stored, and the pool drafts them two at a time. "
         "Time: from the message sent to the moment every tenant's draft is committed (the "
         f"bench reads the count of drafts every {POLL_S * 1000:.0f} ms). CPU: the worker's "
         "processes; peak memory: the largest RSS high-water mark among them (PostgreSQL's "
         "server processes not included). Each draft has the plan fee, a line per meter, "
-        "dimension and month, and one-time charges; each usage line names the ranges of record "
-        "ids it billed, and each charge is linked to its line.",
+        "dimension and month, and one-time charges; each invoice names the ranges of record ids "
+        "it billed (one per month of usage, of every meter), each usage line its meter, and "
+        "each charge is linked to its line.",
         f"- The command, for reference: `manage.py generate_invoices --period {data.PERIOD} "
         f"--processes {PROCESSES}` run from a shell as a process of its own, after the same "
         "reset, wall time from start to exit: three Django start-ups (the command and its "
@@ -527,7 +529,7 @@ def _report(
         "whole by the bench process; "
         f"one warm-up, then the median of {BASELINE_RUNS}. *Run / SQL* divides by the faster "
         "of the two.",
-        "- Before each round: every invoice of the period deleted with its lines' ranges and "
+        "- Before each round: every invoice of the period deleted with its ranges and "
         "the runs' aggregates, every charge unlinked, each tenant's cursor put where the "
         "previous month's run leaves it (months before October closed, none of these records "
         "billed: a portal in use, where a tenant's first run, which creates its cursor, is "
@@ -546,11 +548,13 @@ def _report(
         "- The run reads the records once. Beat's task takes the watermark and stores the "
         "aggregate of every unbilled record: the baseline's scan, where the records received "
         "since every cursor (here all of them) are summed as they are and the rest are checked "
-        "against their tenant's cursor (and against the ranges lines already hold, when any lie "
-        "beyond the cursors), by `CREATE TEMPORARY TABLE ... AS`, which PostgreSQL runs on its "
-        "parallel workers, then into the run's table by `INSERT ... SELECT`. "
-        f"It took **{aggregate_s:,.2f} s** (median), {aggregate_s / sql3_s:.1f} x the aggregate "
-        f"without the month and {aggregate_s / sql_s:.1f} x the one by month.",
+        "against their tenant's cursor (and against the ranges invoices already hold, when any "
+        "lie beyond the cursors), by `CREATE TEMPORARY TABLE ... AS`, which PostgreSQL runs on "
+        "its parallel workers, then into the run's table a chunk of tenants at a time, each "
+        "chunk queued once its part is committed, so that the first chunks are drafted while "
+        "the rest are stored. "
+        f"The task took **{aggregate_s:,.2f} s** (median), {aggregate_s / sql3_s:.1f} x the "
+        f"aggregate without the month and {aggregate_s / sql_s:.1f} x the one by month.",
         f"- Then {chunks} chunks of {settings.INVOICE_RUN_CHUNK} tenants "
         "(`INVOICE_RUN_CHUNK`), two at a time (one per pool process): each reads "
         "its part of the aggregate, rates, prices and taxes the drafts in Python (the code that "
@@ -560,8 +564,9 @@ def _report(
         "with two at a time. The workers' processes used "
         f"{common.median([r.run_cpu_s for r in rounds]):,.1f} s of CPU in all; the rest of the "
         "chunks' time is PostgreSQL storing the rows, on the same two cores.",
-        "- No record is written: a line names the records it billed as ranges of ids (ids only "
-        "grow, and the watermark is taken while no insert is in flight).",
+        "- No record is written: an invoice names the records it billed as ranges of ids (ids "
+        "only grow, and the watermark is taken while no insert is in flight), and its line of "
+        "a record's meter, dimension value and month billed it.",
         f"- The command takes longer ({command_s:,.1f} s): it starts Django three times (itself "
         "and its two drafting processes), about a second of CPU each.",
         "",

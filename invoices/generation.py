@@ -87,6 +87,11 @@ class Period:
         return cls(start, today.replace(day=1) - datetime.timedelta(days=1))
 
     @functools.cached_property
+    def first_moment(self) -> datetime.datetime:
+        """The period's first instant, in India's time."""
+        return datetime.datetime.combine(self.start, datetime.time(), IST)
+
+    @functools.cached_property
     def end_moment(self) -> datetime.datetime:
         """The first instant after the period, in India's time."""
         return datetime.datetime.combine(
@@ -373,7 +378,7 @@ def _late_month(period: Period) -> RawSQL:
     return RawSQL(  # noqa: S611 - constant text; the one value is a parameter
         f"CASE WHEN {column} >= %s THEN NULL "
         f"ELSE DATE_TRUNC('month', {column} AT TIME ZONE '{IST.key}') END",
-        [datetime.datetime.combine(period.start, datetime.time(), IST)],
+        [period.first_moment],
         output_field=models.DateTimeField(),
     )
 
@@ -482,6 +487,7 @@ def _store_aggregate(run: UsageRun, period: Period, *, staged_only: bool = False
             total[0] += Decimal(row["quantity"])
             total[1] += row["records"]
     cursors = {c.tenant_id: c for c in UsageCursor.objects.all()}
+    first = period.first_moment
     UsageRunGroup.objects.bulk_create(
         (
             UsageRunGroup(
@@ -489,7 +495,7 @@ def _store_aggregate(run: UsageRun, period: Period, *, staged_only: bool = False
                 tenant_id=tenant_id,
                 meter_id=meter_id,
                 dimension_value=dimension,
-                month=month,
+                month=None if month == first else month,
                 quantity=quantity.quantize(QUANTITY_PLACES),
                 records=records,
                 cursor_upto_id=cursors[tenant_id].upto_id if tenant_id in cursors else None,
@@ -516,16 +522,15 @@ def _aggregate_on_server(
     key = ", ".join(GROUP_KEY)
     select = (
         "SELECT %s AS run_id, g.tenant_id, g.meter_id, g.dimension_value, "  # noqa: S608
-        # A late record's month is a local time; AT TIME ZONE makes it that instant. NULL is
-        # the period's own month.
-        f"COALESCE(g.month AT TIME ZONE '{IST.key}', %s) AS month, g.quantity, g.records, "
+        # A late record's month is a local time; AT TIME ZONE makes it that instant. NULL (the
+        # period's own month) stays NULL.
+        f"g.month AT TIME ZONE '{IST.key}' AS month, g.quantity, g.records, "
         "c.upto_id AS cursor_upto_id, c.billed_before AS cursor_billed_before "
         f"FROM (SELECT {key}, SUM(quantity) AS quantity, SUM(records) AS records "
         f"FROM ({union}) AS parts GROUP BY {key}) AS g "
         f"LEFT JOIN {UsageCursor._meta.db_table} AS c ON c.tenant_id = g.tenant_id"
     )
-    first = datetime.datetime.combine(period.start, datetime.time(), IST)
-    params = [run.pk, first, *(p for _, part_params in queries for p in part_params)]
+    params = [run.pk, *(p for _, part_params in queries for p in part_params)]
     with connection.cursor() as cursor:
         # A month's records fall into a few groups per tenant, but PostgreSQL cannot know how few
         # distinct values a truncated timestamp takes: it plans for a group every few rows and
@@ -1129,9 +1134,10 @@ def _generate_chunk(tenant_ids: list[int], period: Period, run: UsageRun) -> Run
     rows = groups.values_list(
         "tenant_id", "meter_id", "dimension_value", "month", "quantity", "records"
     )
+    first = period.first_moment
     for tenant_id, meter_id, dimension, month, quantity, records in rows:
         staged.setdefault(tenant_id, []).append(
-            Group(meter_id, dimension, month, quantity, records)
+            Group(meter_id, dimension, month or first, quantity, records)
         )
     # Tenants billed or released since the aggregate was taken: their cursor (locked now) is
     # not where the aggregate saw it (a tenant that had none then has the one made above). Every
